@@ -1,0 +1,181 @@
+"""Structured configs (the schema behind ``conf/``) and value checks.
+
+Hydra merges ``conf/*.yaml`` into :class:`Config`, so a typo in a key or a value of the
+wrong type fails before anything runs. :func:`validate` then checks what types cannot
+express (positive sizes, ``lr > 0``, ...) and raises :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from hydra.core.config_store import ConfigStore
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key and the fix."""
+
+
+class Scenario(str, Enum):
+    cl1 = "cl1"  # task-incremental: task id given at test time
+    cl2 = "cl2"  # domain-incremental: one shared head, task inferred
+    cl3 = "cl3"  # class-incremental: one head per task, task inferred
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class BenchmarkName(str, Enum):
+    split_mnist = "split_mnist"
+    perm_mnist = "perm_mnist"
+
+
+class TargetName(str, Enum):
+    mlp = "mlp"
+
+
+class HNetKind(str, Enum):
+    chunked = "chunked"
+    full = "full"
+
+
+class Activation(str, Enum):
+    relu = "relu"
+    elu = "elu"
+    tanh = "tanh"
+    leaky_relu = "leaky_relu"
+
+
+class MethodName(str, Enum):
+    hnet = "hnet"
+
+
+class RegTargets(str, Enum):
+    stored = "stored"  # keep H*(e_j) for every previous task (memory grows with tasks)
+    online = "online"  # keep a frozen copy of the hypernetwork and recompute H*(e_j)
+
+
+class LoggerKind(str, Enum):
+    none = "none"
+    wandb = "wandb"
+
+
+class WandbMode(str, Enum):
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
+
+@dataclass
+class BenchmarkConfig:
+    name: BenchmarkName = BenchmarkName.split_mnist
+    num_tasks: int = 5
+    data_seed: int = 42  # seed of the data stream (e.g. pixel permutations), not of training
+
+
+@dataclass
+class TargetConfig:
+    name: TargetName = TargetName.mlp
+    hidden: list[int] = field(default_factory=lambda: [400, 400])
+    activation: Activation = Activation.relu
+
+
+@dataclass
+class HNetConfig:
+    kind: HNetKind = HNetKind.chunked
+    hidden: list[int] = field(default_factory=lambda: [10, 10])
+    activation: Activation = Activation.relu
+    task_emb_dim: int = 96
+    chunk_size: int = 42000  # chunked only
+    chunk_emb_dim: int = 96  # chunked only
+
+
+@dataclass
+class MethodConfig:
+    name: MethodName = MethodName.hnet
+    beta: float = 0.01  # strength of the output regularizer
+    lookahead: bool = True  # regularize at phi + (the optimizer's step on the task loss)
+    reg_subset: int | None = None  # previous tasks sampled per step; null = all of them
+    reg_targets: RegTargets = RegTargets.stored
+
+
+@dataclass
+class TrainConfig:
+    iters_per_task: int = 2000
+    batch_size: int = 128
+    lr: float = 1e-3
+    eval_batch_size: int = 5000
+    log_every: int = 100  # iterations between loss readouts (progress bar, W&B)
+
+
+@dataclass
+class LoggerConfig:
+    kind: LoggerKind = LoggerKind.none
+    mode: WandbMode = WandbMode.offline
+    project: str = "hypercl"
+    entity: str | None = None
+    group: str | None = None  # null: the experiment name, so a sweep's jobs share a group
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    name: str = "split_mnist_cl1"
+    seed: int = 1
+    data_dir: str = "${oc.env:HYPERCL_DATA_DIR,./data}"
+    device: Device = Device.auto
+    num_threads: int | None = None  # torch intra-op threads on CPU; null = torch default
+    scenario: Scenario = Scenario.cl1
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    hnet: HNetConfig = field(default_factory=HNetConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+def register_configs() -> None:
+    """Make the schema available to ``conf/config.yaml`` as ``base_config``."""
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+def _require(ok: bool, key: str, value: object, rule: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is invalid: {rule}.")
+
+
+def validate(cfg: Config) -> None:
+    """Check values that the types allow but the experiment cannot use.
+
+    Raises:
+        ConfigError: naming the first offending key, its value and what is allowed.
+    """
+    positive = {
+        "benchmark.num_tasks": cfg.benchmark.num_tasks,
+        "hnet.task_emb_dim": cfg.hnet.task_emb_dim,
+        "hnet.chunk_size": cfg.hnet.chunk_size,
+        "hnet.chunk_emb_dim": cfg.hnet.chunk_emb_dim,
+        "train.iters_per_task": cfg.train.iters_per_task,
+        "train.batch_size": cfg.train.batch_size,
+        "train.eval_batch_size": cfg.train.eval_batch_size,
+        "train.log_every": cfg.train.log_every,
+    }
+    for key, value in positive.items():
+        _require(value > 0, key, value, "must be a positive integer")
+    for key, sizes in {"hnet.hidden": cfg.hnet.hidden, "target.hidden": cfg.target.hidden}.items():
+        _require(all(s > 0 for s in sizes), key, sizes, "every layer size must be positive")
+    _require(cfg.train.lr > 0, "train.lr", cfg.train.lr, "must be > 0")
+    _require(cfg.method.beta >= 0, "method.beta", cfg.method.beta, "must be >= 0")
+    if cfg.method.reg_subset is not None:
+        _require(
+            cfg.method.reg_subset > 0,
+            "method.reg_subset",
+            cfg.method.reg_subset,
+            "must be a positive number of previous tasks, or null for all of them",
+        )
+    if cfg.num_threads is not None:
+        _require(cfg.num_threads > 0, "num_threads", cfg.num_threads, "must be positive or null")

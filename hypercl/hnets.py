@@ -1,0 +1,151 @@
+"""Hypernetworks: task embedding -> all weights of a target network.
+
+Both kinds share one structure, which the regularizer relies on::
+
+    rows(task_ids)  -> Z  [B, R, h]         (R = 1 for the full net, n_chunks for chunked)
+    head(Z)         -> [B, R, out]          (one linear layer: Z @ W^T + b)
+    forward(ids)    -> [B, num_params]      (rows flattened, padding cut off)
+
+Parameters fall into ``theta`` (everything shared across tasks, chunk embeddings included)
+and ``task_embs`` (one vector per task). Only the current task's embedding is handed to the
+optimizer, so the others stay frozen.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from hypercl.config import Activation, ConfigError, HNetConfig, HNetKind
+from hypercl.targets import ACTIVATIONS
+
+
+def _mlp(sizes: list[int], activation: Activation) -> nn.Sequential:
+    """Linear -> activation for each consecutive pair in ``sizes`` (empty: identity)."""
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(fan_in, fan_out), ACTIVATIONS[activation]()]
+    return nn.Sequential(*layers)
+
+
+class HyperNetwork(nn.Module):
+    """Base class: task embeddings, a trunk producing rows ``Z`` and a linear ``head``."""
+
+    def __init__(self, num_params: int, num_tasks: int, task_emb_dim: int) -> None:
+        super().__init__()
+        self.num_params = num_params
+        self.task_embs = nn.ParameterList(
+            nn.Parameter(torch.randn(task_emb_dim)) for _ in range(num_tasks)
+        )
+        self.head: nn.Linear  # set by subclasses
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.task_embs)
+
+    def theta(self) -> dict[str, nn.Parameter]:
+        """Shared parameters (all but the task embeddings), by name."""
+        return {n: p for n, p in self.named_parameters() if not n.startswith("task_embs.")}
+
+    def embeddings(self, task_ids: torch.Tensor) -> torch.Tensor:
+        """task_ids: [B] (long) -> task embeddings [B, task_emb_dim]."""
+        return torch.stack(list(self.task_embs))[task_ids]
+
+    def rows(self, task_ids: torch.Tensor) -> torch.Tensor:
+        """task_ids: [B] -> last hidden activations Z: [B, R, h]."""
+        raise NotImplementedError
+
+    def forward(self, task_ids: torch.Tensor) -> torch.Tensor:
+        """task_ids: [B] (long) -> flat target weights [B, num_params]."""
+        out = self.head(self.rows(task_ids))
+        return out.flatten(1)[:, : self.num_params]
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform weight matrices, zero biases, embeddings ~ N(0, 1)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+
+class FullHyperNetwork(HyperNetwork):
+    """An MLP from the task embedding straight to all ``num_params`` weights (R = 1)."""
+
+    def __init__(
+        self,
+        num_params: int,
+        num_tasks: int,
+        task_emb_dim: int,
+        hidden: list[int],
+        activation: Activation = Activation.relu,
+    ) -> None:
+        super().__init__(num_params, num_tasks, task_emb_dim)
+        self.trunk = _mlp([task_emb_dim, *hidden], activation)
+        self.head = nn.Linear(hidden[-1] if hidden else task_emb_dim, num_params)
+        self.reset_parameters()
+
+    def rows(self, task_ids: torch.Tensor) -> torch.Tensor:
+        return self.trunk(self.embeddings(task_ids)).unsqueeze(1)
+
+
+class ChunkedHyperNetwork(HyperNetwork):
+    """One small MLP maps [task embedding; chunk embedding] to a chunk of the weights.
+
+    The flat weight vector is cut into ``ceil(num_params / chunk_size)`` chunks; the chunk
+    embeddings [n_chunks, chunk_emb_dim] are learned and shared across tasks.
+    """
+
+    def __init__(
+        self,
+        num_params: int,
+        num_tasks: int,
+        task_emb_dim: int,
+        chunk_size: int,
+        chunk_emb_dim: int,
+        hidden: list[int],
+        activation: Activation = Activation.relu,
+    ) -> None:
+        super().__init__(num_params, num_tasks, task_emb_dim)
+        self.chunk_size = chunk_size
+        self.num_chunks = math.ceil(num_params / chunk_size)
+        self.chunk_embs = nn.Parameter(torch.randn(self.num_chunks, chunk_emb_dim))
+        in_dim = task_emb_dim + chunk_emb_dim
+        self.trunk = _mlp([in_dim, *hidden], activation)
+        self.head = nn.Linear(hidden[-1] if hidden else in_dim, chunk_size)
+        self.reset_parameters()
+
+    def rows(self, task_ids: torch.Tensor) -> torch.Tensor:
+        task = self.embeddings(task_ids)  # [B, e]
+        batch = task.shape[0]
+        inputs = torch.cat(
+            [
+                task.unsqueeze(1).expand(batch, self.num_chunks, task.shape[1]),
+                self.chunk_embs.unsqueeze(0).expand(batch, *self.chunk_embs.shape),
+            ],
+            dim=2,
+        )  # [B, n_chunks, e + c]
+        return self.trunk(inputs)
+
+
+def build_hnet(cfg: HNetConfig, num_params: int, num_tasks: int) -> HyperNetwork:
+    """Hypernetwork for a target with ``num_params`` weights, from config."""
+    if cfg.kind == HNetKind.full:
+        return FullHyperNetwork(
+            num_params, num_tasks, cfg.task_emb_dim, list(cfg.hidden), cfg.activation
+        )
+    if cfg.chunk_size > num_params:
+        raise ConfigError(
+            f"hnet.chunk_size={cfg.chunk_size} is invalid: larger than the target network's "
+            f"{num_params} weights; choose a chunk size <= {num_params}."
+        )
+    return ChunkedHyperNetwork(
+        num_params,
+        num_tasks,
+        cfg.task_emb_dim,
+        cfg.chunk_size,
+        cfg.chunk_emb_dim,
+        list(cfg.hidden),
+        cfg.activation,
+    )

@@ -1,0 +1,148 @@
+"""The hypernetwork learner: trains one task at a time, predicts with any task's weights.
+
+One training step on task t (batch x [B, ...], local labels y [B])::
+
+    w      = H(e_t)                                  # [num_params], generated once
+    L_task = CE(target(x, w)[:, head_t], y)
+    L_task.backward()                                # grads on theta and e_t
+    dtheta = Adam's next step on those grads         # lookahead (detached), optional
+    (beta * reg(theta + dtheta)).backward()          # adds the regularizer's grads
+    optimizer.step()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from hypercl.benchmarks import TaskData
+from hypercl.config import MethodConfig, TrainConfig
+from hypercl.hnets import HyperNetwork
+from hypercl.regularizer import OutputRegularizer, adam_lookahead
+from hypercl.targets import FunctionalTarget
+
+
+@dataclass(frozen=True)
+class Heads:
+    """How the target's outputs are split into heads: ``num_heads`` x ``head_size``."""
+
+    num_heads: int
+    head_size: int
+
+    @property
+    def out_features(self) -> int:
+        return self.num_heads * self.head_size
+
+    def slice(self, task_id: int) -> slice:
+        """Output units of task ``task_id`` (a shared head when there is one head)."""
+        start = (task_id % self.num_heads) * self.head_size
+        return slice(start, start + self.head_size)
+
+
+class BatchSampler:
+    """Endless shuffled mini-batches of indices into a tensor of ``n`` rows.
+
+    Each epoch is a fresh permutation drawn from ``generator``; an incomplete last batch of
+    an epoch is dropped. Indices live on ``device``.
+    """
+
+    def __init__(
+        self, n: int, batch_size: int, generator: torch.Generator, device: torch.device
+    ) -> None:
+        self.n, self.batch_size = n, min(batch_size, n)
+        self.generator, self.device = generator, device
+        self.perm = torch.empty(0, dtype=torch.long, device=device)
+        self.pos = 0
+
+    def next(self) -> torch.Tensor:
+        """Indices of the next batch: [batch_size] long."""
+        if self.pos + self.batch_size > self.perm.numel():
+            self.perm = torch.randperm(self.n, generator=self.generator).to(self.device)
+            self.pos = 0
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+
+StepCallback = Callable[[int, dict[str, torch.Tensor]], None]
+
+
+class HNetLearner:
+    """Continual learning with a task-conditioned hypernetwork (von Oswald et al., 2020)."""
+
+    def __init__(
+        self,
+        hnet: HyperNetwork,
+        target: FunctionalTarget,
+        heads: Heads,
+        method: MethodConfig,
+        train: TrainConfig,
+        generator: torch.Generator,
+    ) -> None:
+        self.hnet, self.target, self.heads = hnet, target, heads
+        self.method, self.train_cfg = method, train
+        self.generator = generator
+        self.regularizer = OutputRegularizer(method.reg_targets, method.reg_subset, generator)
+
+    @property
+    def device(self) -> torch.device:
+        return self.hnet.head.weight.device
+
+    def make_optimizer(self, task_id: int) -> torch.optim.Adam:
+        """Adam over theta and the current task's embedding only (earlier ones stay frozen)."""
+        params = [*self.hnet.theta().values(), self.hnet.task_embs[task_id]]
+        return torch.optim.Adam(params, lr=self.train_cfg.lr)
+
+    def task_loss(self, task_id: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of task ``task_id``'s head on a batch x [B, ...], y [B]."""
+        ids = torch.tensor([task_id], device=self.device)
+        weights = self.hnet(ids)[0]
+        logits = self.target(x, weights)[:, self.heads.slice(task_id)]
+        return F.cross_entropy(logits, y)
+
+    def train_step(self, task_id: int, optimizer: torch.optim.Adam, x, y) -> dict:
+        """One optimizer step; returns detached losses (no host sync)."""
+        optimizer.zero_grad(set_to_none=True)
+        loss_task = self.task_loss(task_id, x, y)
+        loss_task.backward()
+        loss_reg = torch.zeros((), device=self.device)
+        if self.regularizer.num_prev > 0 and self.method.beta > 0:
+            theta = self.hnet.theta()
+            override = None
+            if self.method.lookahead:
+                deltas = adam_lookahead(optimizer, list(theta.values()))
+                override = {n: p + d for (n, p), d in zip(theta.items(), deltas, strict=True)}
+            loss_reg = self.regularizer(self.hnet, override)
+            (self.method.beta * loss_reg).backward()
+        optimizer.step()
+        return {"loss_task": loss_task.detach(), "loss_reg": loss_reg.detach()}
+
+    def train_task(self, task_id: int, data: TaskData, on_step: StepCallback | None = None) -> None:
+        """Train task ``task_id`` for ``train.iters_per_task`` steps on data (on device)."""
+        self.regularizer.snapshot(self.hnet, task_id)
+        optimizer = self.make_optimizer(task_id)
+        sampler = BatchSampler(
+            len(data.y_train), self.train_cfg.batch_size, self.generator, self.device
+        )
+        self.hnet.train()
+        for step in range(1, self.train_cfg.iters_per_task + 1):
+            idx = sampler.next()
+            losses = self.train_step(task_id, optimizer, data.x_train[idx], data.y_train[idx])
+            if on_step is not None:
+                on_step(step, losses)
+
+    @torch.no_grad()
+    def logits(self, task_id: int, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """Head outputs of task ``task_id`` for x [N, ...] -> [N, head_size]."""
+        self.hnet.eval()
+        weights = self.hnet(torch.tensor([task_id], device=self.device))[0]
+        head = self.heads.slice(task_id)
+        return torch.cat([self.target(xb, weights)[:, head] for xb in x.split(batch_size)])
+
+    def accuracy(self, task_id: int, data: TaskData) -> float:
+        """Test accuracy (percent) of task ``task_id`` with the task id given (CL1)."""
+        pred = self.logits(task_id, data.x_test, self.train_cfg.eval_batch_size).argmax(1)
+        return 100.0 * (pred == data.y_test).float().mean().item()

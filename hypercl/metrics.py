@@ -1,0 +1,64 @@
+"""Continual-learning metrics from the accuracy matrix, and parameter counts.
+
+``acc[i][j]`` is the test accuracy (percent) on task j after training task i; entries with
+j > i (tasks not yet seen) are ``None``.
+"""
+
+from __future__ import annotations
+
+from statistics import mean
+
+from torch import nn
+
+
+def during_accuracies(acc: list[list[float | None]]) -> list[float]:
+    """A[j][j] for every task j: accuracy right after learning it."""
+    return [float(acc[j][j]) for j in range(len(acc))]
+
+
+def final_accuracies(acc: list[list[float | None]]) -> list[float]:
+    """A[T-1][j]: accuracy on every task after learning the last one."""
+    return [float(a) for a in acc[-1]]
+
+
+def forgetting(acc: list[list[float | None]]) -> list[float]:
+    """Per task j < T-1: best accuracy before the end minus the final one (Chaudhry 2018)."""
+    last = len(acc) - 1
+    return [max(acc[i][j] for i in range(j, last)) - acc[last][j] for j in range(last)]
+
+
+def backward_transfer(acc: list[list[float | None]]) -> float | None:
+    """BWT = mean over j < T-1 of A[T-1][j] - A[j][j] (Lopez-Paz & Ranzato 2017)."""
+    last = len(acc) - 1
+    if last == 0:
+        return None
+    return mean(acc[last][j] - acc[j][j] for j in range(last))
+
+
+def summarize(acc: list[list[float | None]]) -> dict:
+    """All accuracy-matrix metrics as a flat dict (percent; None where undefined)."""
+    during, final, forget = during_accuracies(acc), final_accuracies(acc), forgetting(acc)
+    return {
+        "during_acc": during,
+        "final_acc": final,
+        "during_acc_mean": mean(during),
+        "final_acc_mean": mean(final),
+        "forgetting": forget,
+        "forgetting_mean": mean(forget) if forget else None,
+        "bwt": backward_transfer(acc),
+    }
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of trainable scalars in ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def param_counts(hnet: nn.Module, num_target_weights: int) -> dict:
+    """Hypernetwork size (all embeddings included), target size and their ratio."""
+    num_hnet = count_params(hnet)
+    return {
+        "num_params_hnet": num_hnet,
+        "num_params_target": num_target_weights,
+        "compression_ratio": num_hnet / num_target_weights,
+    }

@@ -1,0 +1,215 @@
+"""Command-line entry point: ``python -m hypercl.train [overrides]`` / ``hypercl-train``.
+
+Data flows one way: config -> benchmark -> learner -> metrics -> logger and results files.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import random
+import subprocess
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from hypercl.benchmarks import build_benchmark
+from hypercl.config import Config, ConfigError, Device, Scenario, register_configs, validate
+from hypercl.hnets import build_hnet
+from hypercl.learner import Heads, HNetLearner
+from hypercl.loggers import build_logger
+from hypercl.metrics import param_counts, summarize
+from hypercl.results import write_run_outputs
+from hypercl.targets import build_target
+
+log = logging.getLogger("hypercl")
+register_configs()
+
+
+def resolve_device(device: Device) -> torch.device:
+    """``auto`` picks CUDA when available, else the CPU."""
+    if device == Device.auto:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == Device.cuda and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' is invalid: no CUDA device is visible; use device=cpu.")
+    return torch.device(device.value)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of python and of the libraries a result depends on."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name, dist in [
+        ("torch", "torch"),
+        ("avalanche", "avalanche-lib"),
+        ("hydra", "hydra-core"),
+        ("wandb", "wandb"),
+        ("hypercl", "hypercl"),
+    ]:
+        try:
+            found[name] = version(dist)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def git_commit() -> str | None:
+    """The commit of the hypercl checkout (suffix ``-dirty`` if it has changes), or None."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; returns the CPU generator for data order."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
+    """Train on every task of the benchmark in order and write the run's outputs.
+
+    Returns:
+        The contents of ``results.json``.
+    """
+    started = time.perf_counter()
+    if cfg.scenario != Scenario.cl1:
+        raise ConfigError(f"scenario={cfg.scenario.value!r} is not implemented yet; use cl1.")
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    device = resolve_device(cfg.device)
+    generator = seed_everything(cfg.seed)
+
+    data_dir = (
+        Path(to_absolute_path(cfg.data_dir)) if HydraConfig.initialized() else Path(cfg.data_dir)
+    )
+    benchmark = build_benchmark(cfg.benchmark, data_dir)
+    tasks = [task.to(device) for task in benchmark.tasks]
+    num_tasks = benchmark.num_tasks
+    heads = Heads(num_tasks if cfg.scenario != Scenario.cl2 else 1, benchmark.head_size)
+
+    target = build_target(
+        cfg.target.name,
+        benchmark.in_features,
+        heads.out_features,
+        list(cfg.target.hidden),
+        cfg.target.activation,
+    )
+    hnet = build_hnet(cfg.hnet, target.num_params, num_tasks).to(device)
+    learner = HNetLearner(hnet, target, heads, cfg.method, cfg.train, generator)
+    counts = param_counts(hnet, target.num_params)
+    log.info(
+        "%s: %d tasks, target %d weights, hypernetwork %d (ratio %.3f), device %s",
+        cfg.name,
+        num_tasks,
+        counts["num_params_target"],
+        counts["num_params_hnet"],
+        counts["compression_ratio"],
+        device,
+    )
+
+    run_name = f"{cfg.name}-seed{cfg.seed}-{run_dir.name}"
+    logger = build_logger(cfg.logger, config_dict or {}, run_dir, run_name)
+    iters = cfg.train.iters_per_task
+    acc: list[list[float | None]] = [[None] * num_tasks for _ in range(num_tasks)]
+    train_time = 0.0
+    ok = False
+    try:
+        for t, task in enumerate(tasks):
+            bar = tqdm(total=iters, desc=f"task {t + 1}/{num_tasks}", disable=None, leave=False)
+
+            def on_step(step: int, losses: dict[str, torch.Tensor], t: int = t, bar=bar) -> None:
+                bar.update(1)
+                if step % cfg.train.log_every == 0 or step == iters:
+                    values = {k: v.item() for k, v in losses.items()}
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
+                    logger.log_losses(t * iters + step, t, values)
+
+            tic = time.perf_counter()
+            learner.train_task(t, task, on_step)
+            train_time += time.perf_counter() - tic
+            bar.close()
+            for j in range(t + 1):
+                acc[t][j] = learner.accuracy(j, tasks[j])
+            accs = [a for a in acc[t] if a is not None]
+            log.info(
+                "after task %d/%d: accuracy %s (mean %.2f)",
+                t + 1,
+                num_tasks,
+                " ".join(f"{a:.2f}" for a in accs),
+                sum(accs) / len(accs),
+            )
+            logger.log_task((t + 1) * iters, t, accs)
+
+        results = {
+            "benchmark": benchmark.name,
+            "scenario": cfg.scenario.value,
+            "method": cfg.method.name.value,
+            "seed": cfg.seed,
+            "iters_per_task": iters,
+            "acc_matrix": acc,
+            **summarize(acc),
+            "task_infer_acc_mean": None,
+            **counts,
+            "train_time_s": train_time,
+            "wall_time_s": time.perf_counter() - started,
+            "device": str(device),
+            "num_threads": torch.get_num_threads(),
+            "versions": package_versions(),
+            "git_commit": git_commit(),
+        }
+        paths = write_run_outputs(run_dir, results, f"{cfg.name} (seed {cfg.seed})")
+        logger.log_results(results, paths["matrix_png"])
+        ok = True
+    finally:
+        logger.finish(ok)
+    log.info(
+        "final accuracy %.2f (during %.2f) in %.0f s",
+        results["final_acc_mean"],
+        results["during_acc_mean"],
+        results["wall_time_s"],
+    )
+    print(f"Results written to {run_dir}: results.json, accuracy_matrix.csv/png, config.yaml")
+    return results
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Hydra job: validate the config, run, return the final mean accuracy (for sweepers)."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        config: Config = OmegaConf.to_object(cfg)
+        validate(config)
+        resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
+        results = run(config, run_dir, resolved)
+    except ConfigError as err:
+        print(f"hypercl: config error: {err}", file=sys.stderr)
+        sys.exit(2)
+    return results["final_acc_mean"]
+
+
+if __name__ == "__main__":
+    main()

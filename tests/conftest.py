@@ -1,0 +1,35 @@
+"""Shared fixtures: real MNIST under HYPERCL_DATA_DIR (default ./data), restored if missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RESTORE = REPO.parent / "shared" / "data" / "restore.py"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("HYPERCL_DATA_DIR", REPO / "data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """A directory holding MNIST in torchvision's layout (restored from ../shared if absent)."""
+    root = data_dir()
+    if not (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        if not RESTORE.exists():
+            pytest.skip(f"MNIST not found under {root} and no {RESTORE} to restore it from")
+        subprocess.run([sys.executable, str(RESTORE), str(root), "mnist"], check=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def split_mnist(mnist_dir):
+    from hypercl.benchmarks import split_mnist
+
+    return split_mnist(mnist_dir)

@@ -1,0 +1,72 @@
+"""The command line as a user runs it: bad overrides, a real run, a W&B multirun."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from wandb_records import run_info
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def hypercl_train(*overrides: str, data_dir: Path | None = None, cwd: Path = REPO):
+    env = dict(os.environ, WANDB_SILENT="true", HYDRA_FULL_ERROR="0")
+    if data_dir is not None:
+        env["HYPERCL_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "hypercl.train", *overrides],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("benchmark=splitmnist", "Could not find 'benchmark/splitmnist'"),
+        ("hnet.chunk_size=-5", "hnet.chunk_size=-5 is invalid: must be a positive integer."),
+        ("train.lr=abc", "Value 'abc' of type 'str' could not be converted to Float"),
+        ("train.lr=0", "train.lr=0.0 is invalid: must be > 0."),
+        ("method.beta=-1", "method.beta=-1.0 is invalid: must be >= 0."),
+        ("train.lrr=1", "Key 'lrr' not in 'TrainConfig'"),
+        ("scenario=cl4", "Invalid value 'cl4', expected one of [cl1, cl2, cl3]"),
+    ],
+)
+def test_bad_override_fails_with_short_message(override, expected, tmp_path):
+    proc = hypercl_train(override, f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode != 0
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.splitlines()) <= 15
+    if override == "benchmark=splitmnist":
+        assert "split_mnist" in proc.stderr  # the allowed values are listed
+    if override == "train.lr=abc":
+        assert "full_key: train.lr" in proc.stderr
+
+
+def test_multirun_with_wandb_gives_two_offline_runs_in_one_group(tmp_path, mnist_dir):
+    sweep = tmp_path / "sweep"
+    proc = hypercl_train(
+        "-m",
+        "seed=1,2",
+        "logger=wandb",
+        "train.iters_per_task=3",
+        f"hydra.sweep.dir={sweep}",
+        data_dir=mnist_dir,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted(sweep.glob("*/wandb/offline-run-*/run-*.wandb"))
+    assert len(runs) == 2, list(sweep.rglob("*"))
+    infos = [run_info(path) for path in runs]
+    assert {info.run_group for info in infos} == {"split_mnist_cl1"}
+    assert len({info.run_id for info in infos}) == 2
+    seeds = sorted(json.loads((sweep / d / "results.json").read_text())["seed"] for d in "01")
+    assert seeds == [1, 2]

@@ -1,0 +1,120 @@
+import pytest
+import torch
+
+from hypercl.benchmarks import TaskData
+from hypercl.config import Activation, MethodConfig, RegTargets, TrainConfig
+from hypercl.hnets import ChunkedHyperNetwork, FullHyperNetwork
+from hypercl.learner import Heads, HNetLearner
+from hypercl.regularizer import OutputRegularizer, adam_lookahead
+from hypercl.targets import build_target
+
+
+def small_hnet(kind: str, num_params: int = 60, num_tasks: int = 3):
+    torch.manual_seed(0)
+    if kind == "full":
+        return FullHyperNetwork(num_params, num_tasks, 4, [8], Activation.relu)
+    return ChunkedHyperNetwork(num_params, num_tasks, 4, 16, 3, [8, 8], Activation.elu)
+
+
+@pytest.mark.parametrize("kind", ["full", "chunked"])
+@pytest.mark.parametrize("targets", [RegTargets.stored, RegTargets.online])
+def test_regularizer_zero_after_snapshot_positive_after_update(kind, targets):
+    hnet = small_hnet(kind)
+    reg = OutputRegularizer(targets)
+    reg.snapshot(hnet, num_prev=2)
+    assert reg(hnet).item() == 0.0
+    assert reg(hnet, dict(hnet.theta())).item() == 0.0
+    with torch.no_grad():
+        hnet.head.weight.add_(0.01)
+    value = reg(hnet)
+    assert value.item() > 0
+    # by hand: mean over the two previous tasks of the summed squared output change
+    assert value.item() == pytest.approx(
+        (hnet(torch.arange(2)) - reg.snapshot_outputs(hnet, torch.arange(2))).pow(2).sum().item()
+        / 2
+    )
+
+
+def test_regularizer_ignores_current_task_and_subsets_previous_ones():
+    hnet = small_hnet("chunked", num_tasks=4)
+    reg = OutputRegularizer(RegTargets.stored, subset=1, generator=torch.Generator().manual_seed(0))
+    reg.snapshot(hnet, num_prev=3)
+    with torch.no_grad():
+        hnet.task_embs[3].add_(1.0)  # the current task's embedding is not regularized
+    assert reg(hnet).item() == 0.0
+    drawn = {tuple(reg.sample_tasks(torch.device("cpu")).tolist()) for _ in range(50)}
+    assert drawn == {(0,), (1,), (2,)}
+
+
+def test_no_previous_tasks_gives_zero():
+    hnet = small_hnet("full")
+    reg = OutputRegularizer()
+    reg.snapshot(hnet, num_prev=0)
+    assert reg(hnet).item() == 0.0
+
+
+def test_lookahead_equals_adams_real_next_step():
+    hnet = small_hnet("chunked")
+    params = list(hnet.theta().values())
+    opt = torch.optim.Adam([*params, hnet.task_embs[0]], lr=1e-2, betas=(0.8, 0.95))
+    for step in range(3):  # first step (empty state) and later ones
+        opt.zero_grad()
+        hnet(torch.tensor([0])).pow(2).sum().backward()
+        deltas = adam_lookahead(opt, params)
+        before = [p.detach().clone() for p in params]
+        opt.step()
+        for p, b, d in zip(params, before, deltas, strict=True):
+            torch.testing.assert_close(p.detach() - b, d, rtol=1e-5, atol=1e-7)
+        assert any(d.abs().sum() > 0 for d in deltas), f"step {step} moved nothing"
+
+
+def random_task(n: int = 64, seed: int = 0) -> TaskData:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=g)
+    y = (x[:, 0] > 0).long()
+    return TaskData(x, y, x, y, [0, 1])
+
+
+def make_learner(beta: float = 0.05, lookahead: bool = True, iters: int = 20) -> HNetLearner:
+    torch.manual_seed(0)
+    target = build_target("mlp", 6, 3 * 2, [5], Activation.relu)
+    hnet = ChunkedHyperNetwork(target.num_params, 3, 4, 20, 3, [8])
+    return HNetLearner(
+        hnet,
+        target,
+        Heads(3, 2),
+        MethodConfig(beta=beta, lookahead=lookahead),
+        TrainConfig(iters_per_task=iters, batch_size=16, lr=1e-2),
+        torch.Generator().manual_seed(0),
+    )
+
+
+def test_frozen_embeddings_do_not_change_while_later_task_trains():
+    learner = make_learner()
+    learner.train_task(0, random_task(seed=0))
+    learner.train_task(1, random_task(seed=1))
+    first = learner.hnet.task_embs[0].detach().clone()
+    second = learner.hnet.task_embs[1].detach().clone()
+    third = learner.hnet.task_embs[2].detach().clone()
+    learner.train_task(2, random_task(seed=2))
+    assert torch.equal(learner.hnet.task_embs[0], first)
+    assert torch.equal(learner.hnet.task_embs[1], second)
+    assert not torch.equal(learner.hnet.task_embs[2], third)  # the current one trains
+
+
+def test_regularizer_keeps_previous_weights_closer_than_no_regularizer():
+    drift = {}
+    for beta in (0.0, 1.0):
+        learner = make_learner(beta=beta, iters=40)
+        learner.train_task(0, random_task(seed=0))
+        before = learner.hnet(torch.tensor([0])).detach()
+        learner.train_task(1, random_task(seed=3))
+        drift[beta] = (learner.hnet(torch.tensor([0])).detach() - before).pow(2).sum().item()
+    assert drift[1.0] < 0.5 * drift[0.0]
+
+
+def test_head_layout():
+    heads = Heads(5, 2)
+    assert heads.out_features == 10 and heads.slice(3) == slice(6, 8)
+    shared = Heads(1, 2)
+    assert shared.slice(3) == slice(0, 2)
