@@ -1,16 +1,20 @@
 """Continual-learning streams from avalanche-lib, held as in-memory tensors.
 
-Each task becomes a :class:`TaskData` of four tensors that are moved to the training
-device once; mini-batches are then indexed there, with no per-step DataLoader.
-Labels are *local* to the task's head (0..head_size-1).
+Each task becomes a :class:`TaskData` whose tensors are moved to the training device once;
+mini-batches are then indexed there, with no per-step DataLoader. Labels are *local* to the
+task's head (0..head_size-1). Permuted-MNIST tasks share one copy of the padded images and
+apply their pixel permutation per batch, so 100 tasks cost the memory of one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from hypercl.config import BenchmarkConfig, BenchmarkName, ConfigError
@@ -18,22 +22,30 @@ from hypercl.config import BenchmarkConfig, BenchmarkName, ConfigError
 
 @dataclass
 class TaskData:
-    """One task: x_* [N, *input_shape] float32, y_* [N] long (local class ids)."""
+    """One task: x_* [N, *input_shape] float32, y_* [N] long (local class ids).
+
+    If ``perm`` [D] is set, inputs are flat [N, D] and every batch is returned as x[:, perm].
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
-    classes: list[int]  # the benchmark's original class ids, in local order
+    classes: list[int]  # the benchmark's class ids, in local order
+    perm: torch.Tensor | None = None
 
-    def to(self, device: torch.device) -> TaskData:
-        return TaskData(
-            self.x_train.to(device),
-            self.y_train.to(device),
-            self.x_test.to(device),
-            self.y_test.to(device),
-            self.classes,
-        )
+    def _permute(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.perm is None else x[:, self.perm]
+
+    def train_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training inputs and labels at idx [B] -> x [B, ...], y [B]."""
+        return self._permute(self.x_train[idx]), self.y_train[idx]
+
+    def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The test set in order, in batches of at most ``batch_size``."""
+        for start in range(0, len(self.y_test), batch_size):
+            end = start + batch_size
+            yield self._permute(self.x_test[start:end]), self.y_test[start:end]
 
 
 @dataclass
@@ -53,6 +65,27 @@ class Benchmark:
     def in_features(self) -> int:
         return int(torch.Size(self.input_shape).numel())
 
+    def to(self, device: torch.device) -> Benchmark:
+        """A copy on ``device``; tensors shared between tasks are moved once."""
+        moved: dict[int, torch.Tensor] = {}
+
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            if t is None:
+                return None
+            if id(t) not in moved:
+                moved[id(t)] = t.to(device)
+            return moved[id(t)]
+
+        tasks = [
+            replace(
+                task,
+                **{k: move(getattr(task, k)) for k in ("x_train", "y_train", "x_test", "y_test")},
+                perm=move(task.perm),
+            )
+            for task in self.tasks
+        ]
+        return replace(self, tasks=tasks)
+
 
 def _to_tensors(dataset, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
     """An Avalanche (x, y, task) dataset -> x [N, ...] float32, y [N] long."""
@@ -63,16 +96,10 @@ def _to_tensors(dataset, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Te
     return torch.cat(xs).float(), torch.cat(ys).long()
 
 
-def _from_avalanche(name: str, avalanche_benchmark, head_size: int) -> Benchmark:
-    tasks = []
-    for train_exp, test_exp in zip(
-        avalanche_benchmark.train_stream, avalanche_benchmark.test_stream, strict=True
-    ):
-        x_train, y_train = _to_tensors(train_exp.dataset)
-        x_test, y_test = _to_tensors(test_exp.dataset)
-        classes = sorted(train_exp.classes_in_this_experience)
-        tasks.append(TaskData(x_train, y_train, x_test, y_test, classes))
-    return Benchmark(name, tasks, tuple(tasks[0].x_train.shape[1:]), head_size)
+def _experience_tensors(train_exp, test_exp) -> TaskData:
+    x_train, y_train = _to_tensors(train_exp.dataset)
+    x_test, y_test = _to_tensors(test_exp.dataset)
+    return TaskData(x_train, y_train, x_test, y_test, [])
 
 
 def split_mnist(data_dir: Path, num_tasks: int = 5) -> Benchmark:
@@ -92,11 +119,105 @@ def split_mnist(data_dir: Path, num_tasks: int = 5) -> Benchmark:
         train_transform=None,  # Avalanche's MNIST already yields [1, 28, 28] floats in [0, 1]
         eval_transform=None,
     )
-    return _from_avalanche("split_mnist", stream, head_size=2)
+    tasks = []
+    for t, (train_exp, test_exp) in enumerate(
+        zip(stream.train_stream, stream.test_stream, strict=True)
+    ):
+        tasks.append(replace(_experience_tensors(train_exp, test_exp), classes=[2 * t, 2 * t + 1]))
+    return Benchmark("split_mnist", tasks, tuple(tasks[0].x_train.shape[1:]), head_size=2)
+
+
+def pixel_permutations(
+    num_tasks: int, num_pixels: int, data_seed: int, permute_first_task: bool = False
+) -> list[torch.Tensor | None]:
+    """One pixel permutation [num_pixels] per task (None: identity), from ``data_seed``.
+
+    Paper protocol: task 1 is unpermuted and tasks 2..N draw from
+    ``np.random.RandomState(data_seed)``, so the first k permutations do not depend on N.
+    With ``permute_first_task`` every task draws one, as Avalanche's ``PermutedMNIST`` does.
+    """
+    rng = np.random.RandomState(data_seed)
+    perms: list[torch.Tensor | None] = [] if permute_first_task else [None]
+    while len(perms) < num_tasks:
+        perms.append(torch.from_numpy(rng.permutation(num_pixels)).long())
+    return perms[:num_tasks]
+
+
+class PadFlattenPermute:
+    """[1, 28, 28] image -> zero-padded by ``padding`` on each side, flat, permuted: [D]."""
+
+    def __init__(self, padding: int, perm: torch.Tensor | None) -> None:
+        self.padding, self.perm = padding, perm
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, [self.padding] * 4).flatten()
+        return x if self.perm is None else x[self.perm]
+
+
+def perm_mnist_stream(data_dir: Path, perms: list[torch.Tensor | None], padding: int = 2):
+    """Permuted-MNIST as an Avalanche benchmark: one experience (task label t) per perm.
+
+    Built like Avalanche's ``PermutedMNIST``, but with zero padding (28x28 -> 32x32 by
+    default, input 1024) and ``None`` meaning an unpermuted task.
+    """
+    from avalanche.benchmarks.classic.cmnist import (
+        DefaultTransformGroups,
+        _make_taskaware_classification_dataset,
+        get_mnist_dataset,
+        make_avalanche_dataset,
+        nc_benchmark,
+    )
+
+    mnist_train, mnist_test = get_mnist_dataset(str(data_dir))
+    train_sets, test_sets = [], []
+    for perm in perms:
+        frozen = DefaultTransformGroups((PadFlattenPermute(padding, perm), None))
+        for source, sets in ((mnist_train, train_sets), (mnist_test, test_sets)):
+            sets.append(
+                make_avalanche_dataset(
+                    _make_taskaware_classification_dataset(source),
+                    frozen_transform_groups=frozen,
+                )
+            )
+    return nc_benchmark(
+        train_sets,
+        test_sets,
+        n_experiences=len(perms),
+        task_labels=True,
+        shuffle=False,
+        class_ids_from_zero_in_each_exp=True,
+        one_dataset_per_exp=True,
+        train_transform=None,
+        eval_transform=None,
+    )
+
+
+def perm_mnist(
+    data_dir: Path,
+    num_tasks: int = 10,
+    data_seed: int = 42,
+    padding: int = 2,
+    permute_first_task: bool = False,
+) -> Benchmark:
+    """Permuted-MNIST-N (van Oswald et al. protocol by default), 10 classes per task.
+
+    The padded images are loaded once through the Avalanche stream of an unpermuted task;
+    each task applies its own permutation (see :func:`pixel_permutations`) per batch.
+    """
+    side = 28 + 2 * padding
+    perms = pixel_permutations(num_tasks, side * side, data_seed, permute_first_task)
+    base = perm_mnist_stream(data_dir, [None], padding)
+    plain = _experience_tensors(base.train_stream[0], base.test_stream[0])
+    tasks = [replace(plain, classes=list(range(10)), perm=perm) for perm in perms]
+    return Benchmark("perm_mnist", tasks, (side * side,), head_size=10)
 
 
 def build_benchmark(cfg: BenchmarkConfig, data_dir: Path) -> Benchmark:
     """The benchmark named by ``cfg.name``, reading (or downloading) data under data_dir."""
     if cfg.name == BenchmarkName.split_mnist:
         return split_mnist(data_dir, cfg.num_tasks)
-    raise ConfigError(f"benchmark.name={cfg.name.value!r} is not implemented yet.")
+    if cfg.name == BenchmarkName.perm_mnist:
+        return perm_mnist(
+            data_dir, cfg.num_tasks, cfg.data_seed, cfg.padding, cfg.permute_first_task
+        )
+    raise ConfigError(f"benchmark.name={cfg.name.value!r} is not implemented.")

@@ -75,6 +75,8 @@ class BenchmarkConfig:
     name: BenchmarkName = BenchmarkName.split_mnist
     num_tasks: int = 5
     data_seed: int = 42  # seed of the data stream (e.g. pixel permutations), not of training
+    padding: int = 2  # perm_mnist: zero pixels added on each side (28x28 -> 32x32)
+    permute_first_task: bool = False  # perm_mnist: true permutes task 1 too (Avalanche's way)
 
 
 @dataclass
@@ -166,6 +168,7 @@ def validate(cfg: Config) -> None:
     }
     for key, value in positive.items():
         _require(value > 0, key, value, "must be a positive integer")
+    _require(cfg.benchmark.padding >= 0, "benchmark.padding", cfg.benchmark.padding, "must be >= 0")
     for key, sizes in {"hnet.hidden": cfg.hnet.hidden, "target.hidden": cfg.target.hidden}.items():
         _require(all(s > 0 for s in sizes), key, sizes, "every layer size must be positive")
     _require(cfg.train.lr > 0, "train.lr", cfg.train.lr, "must be > 0")

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from hypercl.benchmarks import TaskData
 from hypercl.config import MethodConfig, TrainConfig
 from hypercl.hnets import HyperNetwork
+from hypercl.inference import head_logits, infer_task_and_class
 from hypercl.regularizer import OutputRegularizer, adam_lookahead
 from hypercl.targets import FunctionalTarget
 
@@ -129,20 +130,37 @@ class HNetLearner:
         )
         self.hnet.train()
         for step in range(1, self.train_cfg.iters_per_task + 1):
-            idx = sampler.next()
-            losses = self.train_step(task_id, optimizer, data.x_train[idx], data.y_train[idx])
+            x, y = data.train_batch(sampler.next())
+            losses = self.train_step(task_id, optimizer, x, y)
             if on_step is not None:
                 on_step(step, losses)
 
     @torch.no_grad()
-    def logits(self, task_id: int, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-        """Head outputs of task ``task_id`` for x [N, ...] -> [N, head_size]."""
-        self.hnet.eval()
-        weights = self.hnet(torch.tensor([task_id], device=self.device))[0]
-        head = self.heads.slice(task_id)
-        return torch.cat([self.target(xb, weights)[:, head] for xb in x.split(batch_size)])
+    def evaluate(self, task_id: int, data: TaskData, num_learned: int, infer_task: bool):
+        """Test accuracy (percent) on task ``task_id``, and task-inference accuracy.
 
-    def accuracy(self, task_id: int, data: TaskData) -> float:
-        """Test accuracy (percent) of task ``task_id`` with the task id given (CL1)."""
-        pred = self.logits(task_id, data.x_test, self.train_cfg.eval_batch_size).argmax(1)
-        return 100.0 * (pred == data.y_test).float().mean().item()
+        With ``infer_task`` the task id is not given: it is inferred among the first
+        ``num_learned`` embeddings (HNET+ENT). The prediction counts as correct when the
+        class is right within the inferred task's head; with several heads (CL3) that
+        requires the inferred task to be right too. Without ``infer_task`` (CL1) the second
+        value is None.
+        """
+        self.hnet.eval()
+        ids = torch.arange(num_learned) if infer_task else torch.tensor([task_id])
+        ids = ids.to(self.device)
+        weights = self.hnet(ids)  # [K, num_params], generated once
+        heads = ids % self.heads.num_heads
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        task_right = torch.zeros_like(correct)
+        for x, y in data.test_batches(self.train_cfg.eval_batch_size):
+            logits = head_logits(self.target, x, weights, heads, self.heads.head_size)
+            task, cls = infer_task_and_class(logits)
+            hit = cls == y
+            if infer_task:
+                task_right += (ids[task] == task_id).sum()
+                if self.heads.num_heads > 1:
+                    hit &= ids[task] == task_id
+            correct += hit.sum()
+        n = len(data.y_test)
+        acc = 100.0 * correct.item() / n
+        return acc, (100.0 * task_right.item() / n if infer_task else None)

@@ -95,8 +95,6 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
         The contents of ``results.json``.
     """
     started = time.perf_counter()
-    if cfg.scenario != Scenario.cl1:
-        raise ConfigError(f"scenario={cfg.scenario.value!r} is not implemented yet; use cl1.")
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     device = resolve_device(cfg.device)
@@ -105,10 +103,11 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
     data_dir = (
         Path(to_absolute_path(cfg.data_dir)) if HydraConfig.initialized() else Path(cfg.data_dir)
     )
-    benchmark = build_benchmark(cfg.benchmark, data_dir)
-    tasks = [task.to(device) for task in benchmark.tasks]
-    num_tasks = benchmark.num_tasks
-    heads = Heads(num_tasks if cfg.scenario != Scenario.cl2 else 1, benchmark.head_size)
+    benchmark = build_benchmark(cfg.benchmark, data_dir).to(device)
+    tasks, num_tasks = benchmark.tasks, benchmark.num_tasks
+    # CL2 shares one head; CL1 and CL3 have one head per task (CL3 infers which at test time).
+    heads = Heads(1 if cfg.scenario == Scenario.cl2 else num_tasks, benchmark.head_size)
+    infer_task = cfg.scenario != Scenario.cl1
 
     target = build_target(
         cfg.target.name,
@@ -134,6 +133,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
     logger = build_logger(cfg.logger, config_dict or {}, run_dir, run_name)
     iters = cfg.train.iters_per_task
     acc: list[list[float | None]] = [[None] * num_tasks for _ in range(num_tasks)]
+    task_infer: list[float | None] = [None] * num_tasks
     train_time = 0.0
     ok = False
     try:
@@ -152,7 +152,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
             train_time += time.perf_counter() - tic
             bar.close()
             for j in range(t + 1):
-                acc[t][j] = learner.accuracy(j, tasks[j])
+                acc[t][j], task_infer[j] = learner.evaluate(j, tasks[j], t + 1, infer_task)
             accs = [a for a in acc[t] if a is not None]
             log.info(
                 "after task %d/%d: accuracy %s (mean %.2f)",
@@ -171,7 +171,8 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
             "iters_per_task": iters,
             "acc_matrix": acc,
             **summarize(acc),
-            "task_infer_acc_mean": None,
+            "task_infer_acc": task_infer if infer_task else None,
+            "task_infer_acc_mean": sum(task_infer) / num_tasks if infer_task else None,
             **counts,
             "train_time_s": train_time,
             "wall_time_s": time.perf_counter() - started,

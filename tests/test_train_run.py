@@ -83,3 +83,26 @@ def test_same_seed_same_accuracy_matrix(tmp_path, mnist_dir):
         (tmp_path / name).mkdir()
         matrices.append(run(cfg, tmp_path / name)["acc_matrix"])
     assert matrices[0] == matrices[1]
+
+
+@pytest.mark.parametrize(
+    "experiment,overrides,num_tasks,min_acc",
+    [
+        ("split_mnist_cl3", ["train.iters_per_task=100"], 5, 30.0),
+        ("perm_mnist10_cl2", ["benchmark.num_tasks=2", "train.iters_per_task=60"], 2, 60.0),
+    ],
+)
+def test_task_inference_scenarios_end_to_end(
+    tmp_path, mnist_dir, experiment, overrides, num_tasks, min_acc
+):
+    cfg = compose_config(f"experiment={experiment}", f"data_dir={mnist_dir}", *overrides)
+    results = run(cfg, tmp_path)
+    assert results["scenario"] == experiment[-3:]
+    assert len(results["task_infer_acc"]) == num_tasks
+    assert all(0.0 <= a <= 100.0 for a in results["task_infer_acc"])
+    assert results["task_infer_acc_mean"] == pytest.approx(
+        sum(results["task_infer_acc"]) / num_tasks
+    )
+    assert results["final_acc_mean"] >= min_acc, results["acc_matrix"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["task_infer_acc"] == results["task_infer_acc"]
