@@ -59,6 +59,11 @@ class RegTargets(str, Enum):
     online = "online"  # keep a frozen copy of the hypernetwork and recompute H*(e_j)
 
 
+class RegImpl(str, Enum):
+    fast = "fast"  # exact, through Gram matrices of the linear head: cost flat in #tasks
+    direct = "direct"  # the reference: regenerate every previous task's weights
+
+
 class LoggerKind(str, Enum):
     none = "none"
     wandb = "wandb"
@@ -103,6 +108,7 @@ class MethodConfig:
     lookahead: bool = True  # regularize at phi + (the optimizer's step on the task loss)
     reg_subset: int | None = None  # previous tasks sampled per step; null = all of them
     reg_targets: RegTargets = RegTargets.stored
+    reg_impl: RegImpl = RegImpl.fast
 
 
 @dataclass

@@ -57,10 +57,26 @@ class HyperNetwork(nn.Module):
         """task_ids: [B] -> last hidden activations Z: [B, R, h]."""
         raise NotImplementedError
 
-    def forward(self, task_ids: torch.Tensor) -> torch.Tensor:
-        """task_ids: [B] (long) -> flat target weights [B, num_params]."""
-        out = self.head(self.rows(task_ids))
-        return out.flatten(1)[:, : self.num_params]
+    @property
+    def num_rows(self) -> int:
+        """R: rows per task (chunks); the last one may be cut short."""
+        return 1
+
+    @property
+    def last_row_width(self) -> int:
+        """How many outputs of the last row are real weights (the rest is padding)."""
+        return self.num_params - (self.num_rows - 1) * self.head.out_features
+
+    def forward(self, task_ids: torch.Tensor, rows_only: bool = False) -> torch.Tensor:
+        """task_ids: [B] (long) -> flat target weights [B, num_params].
+
+        With ``rows_only``, stop before the head and return Z [B, R, h] (for use with
+        :func:`torch.func.functional_call`, which calls ``forward``).
+        """
+        z = self.rows(task_ids)
+        if rows_only:
+            return z
+        return self.head(z).flatten(1)[:, : self.num_params]
 
     def reset_parameters(self) -> None:
         """Xavier-uniform weight matrices, zero biases, embeddings ~ N(0, 1)."""
@@ -115,6 +131,10 @@ class ChunkedHyperNetwork(HyperNetwork):
         self.trunk = _mlp([in_dim, *hidden], activation)
         self.head = nn.Linear(hidden[-1] if hidden else in_dim, chunk_size)
         self.reset_parameters()
+
+    @property
+    def num_rows(self) -> int:
+        return self.num_chunks
 
     def rows(self, task_ids: torch.Tensor) -> torch.Tensor:
         task = self.embeddings(task_ids)  # [B, e]

@@ -22,6 +22,7 @@ def test_regularizer_zero_after_snapshot_positive_after_update(kind, targets):
     hnet = small_hnet(kind)
     reg = OutputRegularizer(targets)
     reg.snapshot(hnet, num_prev=2)
+    before = hnet(torch.arange(2)).detach()
     assert reg(hnet).item() == 0.0
     assert reg(hnet, dict(hnet.theta())).item() == 0.0
     with torch.no_grad():
@@ -29,10 +30,8 @@ def test_regularizer_zero_after_snapshot_positive_after_update(kind, targets):
     value = reg(hnet)
     assert value.item() > 0
     # by hand: mean over the two previous tasks of the summed squared output change
-    assert value.item() == pytest.approx(
-        (hnet(torch.arange(2)) - reg.snapshot_outputs(hnet, torch.arange(2))).pow(2).sum().item()
-        / 2
-    )
+    by_hand = (hnet(torch.arange(2)) - before).pow(2).sum().item() / 2
+    assert value.item() == pytest.approx(by_hand, rel=1e-4)
 
 
 def test_regularizer_ignores_current_task_and_subsets_previous_ones():
@@ -53,10 +52,11 @@ def test_no_previous_tasks_gives_zero():
     assert reg(hnet).item() == 0.0
 
 
-def test_lookahead_equals_adams_real_next_step():
+@pytest.mark.parametrize("fused", [False, True])
+def test_lookahead_equals_adams_real_next_step(fused):
     hnet = small_hnet("chunked")
     params = list(hnet.theta().values())
-    opt = torch.optim.Adam([*params, hnet.task_embs[0]], lr=1e-2, betas=(0.8, 0.95))
+    opt = torch.optim.Adam([*params, hnet.task_embs[0]], lr=1e-2, betas=(0.8, 0.95), fused=fused)
     for step in range(3):  # first step (empty state) and later ones
         opt.zero_grad()
         hnet(torch.tensor([0])).pow(2).sum().backward()

@@ -1,0 +1,337 @@
+"""Speed and memory benchmark of hypercl; writes results/bench.md and results/bench.csv.
+
+    python scripts/bench.py                  # step times, FLOP rates, inference, memory
+    python scripts/bench.py --full-runs      # + wall time of the full-budget runs (long)
+
+Every time is the median of ``--repeats`` (>= 5) repeats; every speed-up is a ratio of two
+medians measured in the same run. Inputs are random tensors of the benchmark's shape (speed
+does not depend on pixel values); the full-budget runs use real MNIST.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from torch.utils.flop_counter import FlopCounterMode
+
+from hypercl.config import Config, RegImpl, RegTargets
+from hypercl.hnets import build_hnet
+from hypercl.inference import entropy, head_logits, infer_task_and_class
+from hypercl.learner import Heads, HNetLearner
+from hypercl.targets import build_target
+
+REPO = Path(__file__).resolve().parent.parent
+SETTINGS = {"split_mnist_cl1": ((1, 28, 28), 2), "perm_mnist10_cl1": ((1024,), 10)}
+
+
+def load_config(experiment: str, *overrides: str) -> Config:
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", [f"experiment={experiment}", *overrides])
+    return OmegaConf.to_object(cfg)
+
+
+def median_time(fn, repeats: int, inner: int = 1) -> float:
+    """Median over ``repeats`` of the mean seconds per call over ``inner`` calls."""
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - tic) / inner)
+    return statistics.median(times)
+
+
+def make_learner(experiment: str, num_tasks: int, **method) -> tuple[HNetLearner, tuple, int]:
+    cfg = load_config(experiment)
+    for key, value in method.items():
+        setattr(cfg.method, key, value)
+    input_shape, head_size = SETTINGS[experiment]
+    heads = Heads(num_tasks, head_size)
+    in_features = int(torch.Size(input_shape).numel())
+    target = build_target("mlp", in_features, heads.out_features, cfg.target.hidden,
+                          cfg.target.activation)  # fmt: skip
+    torch.manual_seed(0)
+    hnet = build_hnet(cfg.hnet, target.num_params, num_tasks)
+    learner = HNetLearner(hnet, target, heads, cfg.method, cfg.train, torch.Generator())
+    return learner, input_shape, cfg.train.batch_size
+
+
+def step_timer(experiment: str, num_prev: int, impl: RegImpl):
+    """A closure doing one training step of task ``num_prev`` (num_prev earlier tasks)."""
+    learner, input_shape, batch = make_learner(experiment, 10, reg_impl=impl)
+    learner.regularizer.snapshot(learner.hnet, num_prev)
+    optimizer = learner.make_optimizer(num_prev)
+    x = torch.rand(batch, *input_shape)
+    y = torch.randint(0, learner.heads.head_size, (batch,))
+    return learner, lambda: learner.train_step(num_prev, optimizer, x, y)
+
+
+def step_flops(learner: HNetLearner, step) -> int:
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def target_matmul_peak(experiment: str, repeats: int) -> float:
+    """GFLOP/s of the target's own forward+backward GEMMs at its batch size, alone."""
+    learner, input_shape, batch = make_learner(experiment, 10)
+    sizes = [int(torch.Size(input_shape).numel()), *[m.out_features for m in
+             learner.target.template if hasattr(m, "out_features")]]  # fmt: skip
+    mats = [(torch.randn(batch, a), torch.randn(b, a), torch.randn(batch, b))
+            for a, b in zip(sizes[:-1], sizes[1:], strict=True)]  # fmt: skip
+
+    def gemms():
+        for x, w, g in mats:
+            x @ w.T  # forward
+            g.T @ x  # weight gradient
+            g @ w  # input gradient
+
+    flops = sum(3 * 2 * x.shape[0] * w.shape[0] * w.shape[1] for x, w, _ in mats)
+    return flops / median_time(gemms, repeats, inner=20) / 1e9
+
+
+def square_matmul_peak(repeats: int, n: int = 2048) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / median_time(lambda: a @ b, repeats, inner=3) / 1e9
+
+
+def bench_steps(repeats: int, rows: list[dict]) -> None:
+    for experiment in SETTINGS:
+        for num_prev in (1, 5, 9):
+            result = {}
+            for impl in (RegImpl.fast, RegImpl.direct):
+                learner, step = step_timer(experiment, num_prev, impl)
+                inner = 20 if experiment.startswith("split") else 5
+                result[impl] = median_time(step, repeats, inner)
+                flops = step_flops(learner, step)
+                rows.append({
+                    "section": "step", "setting": experiment, "previous_tasks": num_prev,
+                    "variant": impl.value, "threads": torch.get_num_threads(),
+                    "seconds": result[impl], "gflop_per_s": flops / result[impl] / 1e9,
+                    "gflop": flops / 1e9,
+                })  # fmt: skip
+            rows.append({
+                "section": "step_ratio", "setting": experiment, "previous_tasks": num_prev,
+                "variant": "direct/fast", "threads": torch.get_num_threads(),
+                "ratio": result[RegImpl.direct] / result[RegImpl.fast],
+            })  # fmt: skip
+
+
+def bench_inference(repeats: int, rows: list[dict], loop_images: int) -> None:
+    """CL3 task inference over 10,000 images x 10 tasks (perm_mnist10 target)."""
+    learner, input_shape, _ = make_learner("perm_mnist10_cl1", 10)
+    x = torch.rand(10_000, *input_shape)
+    ids = torch.arange(10)
+    hs = learner.heads.head_size
+
+    @torch.no_grad()
+    def batched():
+        weights = learner.hnet(ids)
+        for xb in x.split(learner.train_cfg.eval_batch_size):
+            infer_task_and_class(head_logits(learner.target, xb, weights, ids, hs))
+
+    @torch.no_grad()
+    def per_sample():  # the official code's way: one image and one embedding at a time
+        for i in range(loop_images):
+            best = None
+            for k in range(10):
+                w = learner.hnet(ids[k : k + 1])[0]
+                out = learner.target(x[i : i + 1], w)[0, k * hs : (k + 1) * hs]
+                h = entropy(out).item()
+                best = h if best is None or h < best else best
+
+    t_batched = median_time(batched, repeats)
+    t_loop = median_time(per_sample, max(3, repeats // 2)) * 10_000 / loop_images
+    rows.append(
+        {
+            "section": "inference",
+            "setting": "perm_mnist10 CL3, 10k images x 10 tasks",
+            "variant": "batched",
+            "threads": torch.get_num_threads(),
+            "seconds": t_batched,
+        }
+    )
+    rows.append(
+        {
+            "section": "inference",
+            "setting": "perm_mnist10 CL3, 10k images x 10 tasks",
+            "variant": f"per-sample loop (timed on {loop_images} images, scaled)",
+            "threads": torch.get_num_threads(),
+            "seconds": t_loop,
+        }
+    )
+    rows.append({"section": "inference_ratio", "setting": "perm_mnist10 CL3",
+                 "variant": "loop/batched", "threads": torch.get_num_threads(),
+                 "ratio": t_loop / t_batched})  # fmt: skip
+
+
+def memory_probe(num_tasks: int, targets: str, impl: str) -> dict:
+    """Run in a subprocess: peak RSS of 3 steps of the last task of perm_mnist (num_tasks)."""
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    learner, input_shape, batch = make_learner(
+        "perm_mnist10_cl1", num_tasks, reg_targets=RegTargets(targets), reg_impl=RegImpl(impl)
+    )
+    learner.regularizer.snapshot(learner.hnet, num_tasks - 1)
+    optimizer = learner.make_optimizer(num_tasks - 1)
+    x = torch.rand(batch, *input_shape)
+    y = torch.randint(0, 10, (batch,))
+    for _ in range(3):
+        learner.train_step(num_tasks - 1, optimizer, x, y)
+    state = sum(t.numel() * t.element_size() for t in learner.regularizer.snap.values())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"state_mb": state / 2**20, "peak_rss_mb": peak / 1024, "base_rss_mb": base / 1024}
+
+
+def bench_memory(rows: list[dict], task_counts: list[int]) -> None:
+    for num_tasks in task_counts:
+        for targets, impl in (("stored", "direct"), ("online", "direct"), ("stored", "fast"),
+                              ("online", "fast")):  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, __file__, "--memory-probe", str(num_tasks), targets, impl],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            probe = json.loads(out.strip().splitlines()[-1])
+            rows.append({"section": "memory", "setting": f"perm_mnist {num_tasks} tasks",
+                         "variant": f"{targets} targets, {impl}", "threads": 0,
+                         **probe})  # fmt: skip
+
+
+def bench_full_runs(rows: list[dict], threads: int) -> None:
+    for experiment in SETTINGS:
+        run_dir = REPO / "results" / "bench_runs" / experiment
+        proc = subprocess.run(
+            [sys.executable, "-m", "hypercl.train", f"experiment={experiment}", "seed=1",
+             f"num_threads={threads}", f"hydra.run.dir={run_dir}"],
+            cwd=REPO, capture_output=True, text=True,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        res = json.loads((run_dir / "results.json").read_text())
+        rows.append({"section": "full_run", "setting": experiment, "variant": "fast",
+                     "threads": threads, "seconds": res["wall_time_s"],
+                     "train_seconds": res["train_time_s"],
+                     "final_acc_mean": res["final_acc_mean"]})  # fmt: skip
+
+
+def write_report(rows: list[dict], path_md: Path, args, extra: dict) -> None:
+    fields = sorted({k for r in rows for k in r})
+    with path_md.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        "# hypercl benchmark",
+        "",
+        f"Generated by `python scripts/bench.py {' '.join(sys.argv[1:])}` "
+        f"({time.strftime('%Y-%m-%d %H:%M')}). Raw numbers: `results/bench.csv`.",
+        "",
+        f"- Hardware: {extra['cpu']}, {extra['cores']} cores; torch {torch.__version__}, "
+        f"python {platform.python_version()}.",
+        f"- Each time is the median of {args.repeats} repeats; ratios are taken between medians "
+        "measured in the same run. Inputs are random tensors of the benchmark's shape.",
+        f"- Square 2048x2048 float32 matmul: {extra['square_peak']:.1f} GFLOP/s "
+        f"({extra['threads']} threads).",
+        "",
+    ]
+
+    def table(section: str, cols: list[str], fmt: dict) -> None:
+        sel = [r for r in rows if r["section"] == section]
+        if not sel:
+            return
+        lines.append("| " + " | ".join(cols) + " |")
+        lines.append("|" + "---|" * len(cols))
+        for r in sel:
+            lines.append("| " + " | ".join(fmt.get(c, "{}").format(r.get(c, "")) for c in cols)
+                         + " |")  # fmt: skip
+        lines.append("")
+
+    for title, section, cols, fmt in extra["tables"]:
+        lines += [f"## {title}", ""]
+        table(section, cols, fmt)
+    path_md.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--loop-images", type=int, default=100)
+    parser.add_argument("--memory-tasks", type=int, nargs="+", default=[10, 30, 100])
+    parser.add_argument("--full-runs", action="store_true")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "bench.md")
+    parser.add_argument("--memory-probe", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_flush_denormal(True)
+    if args.memory_probe:
+        torch.set_num_threads(1)
+        print(json.dumps(memory_probe(int(args.memory_probe[0]), *args.memory_probe[1:])))
+        return
+    assert args.repeats >= 5, "report medians of at least 5 repeats"
+    rows: list[dict] = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for experiment in SETTINGS:
+            rows.append({"section": "peak", "setting": experiment, "variant": "target GEMMs",
+                         "threads": threads,
+                         "gflop_per_s": target_matmul_peak(experiment, args.repeats)})  # fmt: skip
+        bench_steps(args.repeats, rows)
+        bench_inference(args.repeats, rows, args.loop_images)
+    threads = max(args.threads)
+    torch.set_num_threads(threads)
+    square = square_matmul_peak(args.repeats)
+    bench_memory(rows, args.memory_tasks)
+    if args.full_runs:
+        bench_full_runs(rows, threads)
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                   if line.startswith("model name"))  # fmt: skip
+    except (OSError, StopIteration):
+        pass
+    import os
+
+    s = "{:.2f}"
+    ms = "{:.4f}"
+    tables = [
+        ("Training step (seconds per step)", "step",
+         ["setting", "threads", "previous_tasks", "variant", "seconds", "gflop", "gflop_per_s"],
+         {"seconds": ms, "gflop": "{:.3f}", "gflop_per_s": "{:.1f}"}),
+        ("Speed-up of the fast regularizer (direct / fast step time)", "step_ratio",
+         ["setting", "threads", "previous_tasks", "ratio"], {"ratio": s}),
+        ("Matmul peak on the target's own GEMMs (batch of the preset)", "peak",
+         ["setting", "threads", "gflop_per_s"], {"gflop_per_s": "{:.1f}"}),
+        ("CL3 task inference (seconds)", "inference", ["setting", "threads", "variant", "seconds"],
+         {"seconds": "{:.3f}"}),
+        ("Inference speed-up (loop / batched)", "inference_ratio",
+         ["setting", "threads", "ratio"], {"ratio": "{:.0f}"}),
+        ("Memory: one step of the last task, Permuted-MNIST settings (1 thread)", "memory",
+         ["setting", "variant", "state_mb", "peak_rss_mb"],
+         {"state_mb": "{:.1f}", "peak_rss_mb": "{:.0f}"}),
+        ("Full-budget runs (seed 1, real MNIST)", "full_run",
+         ["setting", "threads", "seconds", "train_seconds", "final_acc_mean"],
+         {"seconds": "{:.0f}", "train_seconds": "{:.0f}", "final_acc_mean": s}),
+    ]  # fmt: skip
+    extra = {"cpu": cpu, "cores": os.cpu_count(), "square_peak": square, "threads": threads,
+             "tables": tables}  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_report(rows, args.out, args, extra)
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
