@@ -36,31 +36,76 @@ from hypercl.config import RegImpl, RegTargets
 from hypercl.hnets import HyperNetwork
 
 
+class _HeadGrams(torch.autograd.Function):
+    """(B^T A, A^T A) over all C rows and over the rows from ``split`` on, in 4 GEMMs.
+
+    A [C, k] carries the gradient, B [C, h] is a constant. One hand-written backward writes
+    dA once instead of autograd's several partial gradients and accumulations over [C, k].
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, split: int):
+        ctx.save_for_backward(a, b)
+        ctx.split = split
+        a_t, b_t = a[split:], b[split:]
+        return b.T @ a, a.T @ a, b_t.T @ a_t, a_t.T @ a_t
+
+    @staticmethod
+    def backward(ctx, g_ba, g_aa, g_ba_t, g_aa_t):
+        a, b = ctx.saved_tensors
+        grad = b @ g_ba + a @ (g_aa + g_aa.T)
+        tail = slice(ctx.split, None)
+        grad[tail] += b[tail] @ g_ba_t + a[tail] @ (g_aa_t + g_aa_t.T)
+        return grad, None, None
+
+
+def _quadratic_form(u_dz: torch.Tensor, u_z: torch.Tensor, grams) -> torch.Tensor:
+    """Sum over rows of ``||dz W*^T + [z, 1] A^T||^2`` from the Gram blocks.
+
+    u_dz: [N, h]; u_z = [z, 1]: [N, h+1]; grams = (W*^T W*, W*^T A, A^T A).
+    """
+    gram_ref, cross, gram_a = grams
+    return (
+        ((u_dz @ gram_ref) * u_dz).sum()
+        + 2 * ((u_dz @ cross) * u_z).sum()
+        + ((u_z @ gram_a) * u_z).sum()
+    )
+
+
 def gram_squared_distance(
     dz: torch.Tensor,
-    z_ref: torch.Tensor,
-    w: torch.Tensor,
+    z: torch.Tensor,
+    w_ref: torch.Tensor,
     dw: torch.Tensor,
     db: torch.Tensor,
     last_width: int,
+    gram_ref: torch.Tensor,
+    gram_ref_tail: torch.Tensor,
 ) -> torch.Tensor:
-    """Sum over rows of ``||dz W^T + z_ref dW^T + db||^2`` via one Gram matrix.
+    """Sum over rows of ``||H - H*||^2`` with ``H - H* = dz W*^T + z dW^T + db``.
+
+    With ``A = [dW, db]`` [C, h+1] and ``u_z = [z, 1]`` this is
+    ``dz K dz^T + 2 dz (W*^T A) u_z^T + u_z (A^T A) u_z^T`` with ``K = W*^T W*``.
 
     Args:
-        dz, z_ref: row activations minus their snapshot, and the snapshot [S, R, h].
-        w, dw: head weight and its change [C, h]; db: head bias change [C].
-        last_width: outputs of the last row (of each task) that count; the rest is padding.
+        dz: rows minus their snapshot, z: current rows [S, R, h].
+        w_ref: snapshot head weight W* [C, h]; dw = W - W* [C, h]; db = b - b* [C].
+        last_width: outputs of each task's last row that are real weights; the padding
+            beyond it is subtracted again (its terms are small differences too).
+        gram_ref, gram_ref_tail: W*^T W* over all C columns and over the padding columns.
 
     Returns:
         A scalar.
     """
-    m = torch.cat([w, dw, db.unsqueeze(1)], dim=1)  # [C, 2h+1]
-    gram_last = m[:last_width].T @ m[:last_width]
-    u = torch.cat([dz, z_ref, dz.new_ones(*dz.shape[:2], 1)], dim=2)  # [S, R, 2h+1]
-    total = ((u[:, -1] @ gram_last) * u[:, -1]).sum()
-    if u.shape[1] > 1:
-        gram_full = gram_last + m[last_width:].T @ m[last_width:]
-        total = total + ((u[:, :-1] @ gram_full) * u[:, :-1]).sum()
+    h = dz.shape[-1]
+    a = torch.cat([dw, db.unsqueeze(1)], dim=1)  # [C, h+1]
+    cross, gram_a, cross_tail, gram_a_tail = _HeadGrams.apply(a, w_ref, last_width)
+    u_z = torch.cat([z, z.new_ones(*z.shape[:2], 1)], dim=2)  # [S, R, h+1]
+    total = _quadratic_form(dz.reshape(-1, h), u_z.reshape(-1, h + 1), (gram_ref, cross, gram_a))
+    if last_width < w_ref.shape[0]:
+        total = total - _quadratic_form(
+            dz[:, -1], u_z[:, -1], (gram_ref_tail, cross_tail, gram_a_tail)
+        )
     return total
 
 
@@ -87,19 +132,19 @@ class OutputRegularizer:
         self.generator = generator
         self.num_prev = 0
         self.snap: dict[str, torch.Tensor] = {}
+        self.grams: tuple[torch.Tensor, torch.Tensor] | None = None  # fast: W*^T W*, tail
 
     @torch.no_grad()
     def snapshot(self, hnet: HyperNetwork, num_prev: int) -> None:
         """Record H*(e_j) for tasks 0..num_prev-1; call before training task ``num_prev``."""
         self.num_prev = num_prev
-        self.snap = {}
+        self.snap, self.grams = {}, None
         if num_prev == 0:
             return
+        ids = torch.arange(num_prev, device=hnet.head.weight.device)
         if self.targets == RegTargets.online:
             self.snap = {n: p.detach().clone() for n, p in hnet.theta().items()}
-            return
-        ids = torch.arange(num_prev, device=hnet.head.weight.device)
-        if self.impl == RegImpl.direct:
+        elif self.impl == RegImpl.direct:
             self.snap = {"outputs": hnet(ids).clone()}
         else:
             self.snap = {
@@ -107,6 +152,10 @@ class OutputRegularizer:
                 "head.weight": hnet.head.weight.detach().clone(),
                 "head.bias": hnet.head.bias.detach().clone(),
             }
+        if self.impl == RegImpl.fast:  # W*^T W*, over all columns and over the padding
+            w_ref = self.snap["head.weight"]
+            tail = w_ref[hnet.last_row_width :]
+            self.grams = (w_ref.T @ w_ref, tail.T @ tail)
 
     @torch.no_grad()
     def reference(self, hnet: HyperNetwork, ids: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -147,10 +196,10 @@ class OutputRegularizer:
             outputs = functional_call(hnet, params, (ids,))
             return (outputs - ref["outputs"]).pow(2).sum() / ids.numel()
         rows = functional_call(hnet, params, (ids,), {"rows_only": True})
-        w, b = params["head.weight"], params["head.bias"]
+        w_ref = ref["head.weight"]
         total = gram_squared_distance(
-            rows - ref["rows"], ref["rows"], w, w - ref["head.weight"], b - ref["head.bias"],
-            hnet.last_row_width,
+            rows - ref["rows"], rows, w_ref, params["head.weight"] - w_ref,
+            params["head.bias"] - ref["head.bias"], hnet.last_row_width, *self.grams,
         )  # fmt: skip
         return total / ids.numel()
 

@@ -77,3 +77,4 @@ def test_fast_regularizer_keeps_no_per_task_outputs():
     reg.snapshot(hnet, num_prev=5)
     stored = sum(t.numel() for t in reg.snap.values())
     assert stored == 5 * 4 * 9 + 80 * 9 + 80  # rows Z* and the head, not 5 x 300 outputs
+    assert [g.shape for g in reg.grams] == [(9, 9), (9, 9)]
