@@ -32,6 +32,7 @@ from hypercl.results import write_run_outputs
 from hypercl.targets import build_target
 
 log = logging.getLogger("hypercl")
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # absolute: console script too
 register_configs()
 
 
@@ -196,7 +197,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
     return results
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float:
     """Hydra job: validate the config, run, return the final mean accuracy (for sweepers)."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)

@@ -70,3 +70,13 @@ def test_multirun_with_wandb_gives_two_offline_runs_in_one_group(tmp_path, mnist
     assert len({info.run_id for info in infos}) == 2
     seeds = sorted(json.loads((sweep / d / "results.json").read_text())["seed"] for d in "01")
     assert seeds == [1, 2]
+
+
+def test_console_script_finds_its_configs_from_any_directory(tmp_path):
+    script = Path(sys.executable).parent / "hypercl-train"
+    proc = subprocess.run(
+        [str(script), "experiment=perm_mnist10_cl3", "--cfg", "job"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "name: perm_mnist10_cl3" in proc.stdout and "scenario: cl3" in proc.stdout
