@@ -276,7 +276,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench.md")
     parser.add_argument("--memory-probe", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_flush_denormal(True)
     if args.memory_probe:
         torch.set_num_threads(1)
         print(json.dumps(memory_probe(int(args.memory_probe[0]), *args.memory_probe[1:])))

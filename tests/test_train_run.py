@@ -106,3 +106,22 @@ def test_task_inference_scenarios_end_to_end(
     assert results["final_acc_mean"] >= min_acc, results["acc_matrix"]
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["task_infer_acc"] == results["task_infer_acc"]
+
+
+def test_wandb_run_is_finished_with_failure_when_training_crashes(tmp_path, mnist_dir, monkeypatch):
+    from wandb_records import read_records
+
+    from hypercl.learner import HNetLearner
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(HNetLearner, "train_task", crash)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = compose_config(f"data_dir={mnist_dir}", "logger=wandb", "train.iters_per_task=2")
+    with pytest.raises(RuntimeError, match="boom"):
+        run(cfg, tmp_path, {"seed": cfg.seed})
+    (run_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    exits = [r.exit for r in read_records(run_file) if r.WhichOneof("record_type") == "exit"]
+    assert [e.exit_code for e in exits] == [1]
+    assert not (tmp_path / "results.json").exists()
