@@ -146,9 +146,9 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
-def register_configs() -> None:
-    """Make the schema available to ``conf/config.yaml`` as ``base_config``."""
-    ConfigStore.instance().store(name="base_config", node=Config)
+# The schema is what ``conf/config.yaml`` names ``base_config``; importing this module is
+# enough for Hydra (CLI, compose API, scripts) to find it.
+ConfigStore.instance().store(name="base_config", node=Config)
 
 
 def _require(ok: bool, key: str, value: object, rule: str) -> None:

@@ -27,8 +27,6 @@ Two exact implementations (``impl``):
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch.func import functional_call
 
@@ -209,7 +207,8 @@ def adam_lookahead(optimizer: torch.optim.Adam, params: list[torch.Tensor]) -> l
     """The update ``optimizer.step()`` would apply to ``params`` with their current grads.
 
     Replicates :class:`torch.optim.Adam` (no weight decay, no amsgrad) without changing its
-    state. A parameter without a gradient gets a zero update.
+    state. The step count stays a tensor, so nothing waits for the device. A parameter
+    without a gradient gets a zero update.
     """
     groups = {id(p): g for g in optimizer.param_groups for p in g["params"]}
     deltas = []
@@ -222,12 +221,15 @@ def adam_lookahead(optimizer: torch.optim.Adam, params: list[torch.Tensor]) -> l
             continue
         beta1, beta2 = group["betas"]
         state = optimizer.state.get(p, {})
-        step = float(state["step"]) + 1 if state else 1.0
-        exp_avg = state["exp_avg"] if state else torch.zeros_like(p)
-        exp_avg_sq = state["exp_avg_sq"] if state else torch.zeros_like(p)
-        m = exp_avg.lerp(p.grad, 1 - beta1)
-        v = exp_avg_sq.mul(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+        if state:
+            step = state["step"].to(p.device, torch.float32) + 1
+            m = state["exp_avg"].lerp(p.grad, 1 - beta1)
+            v = state["exp_avg_sq"].mul(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+        else:  # first step: zero moments
+            step = torch.ones((), device=p.device)
+            m = p.grad.mul(1 - beta1)
+            v = p.grad.square().mul_(1 - beta2)
         step_size = group["lr"] / (1 - beta1**step)
-        denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(group["eps"])
-        deltas.append(-step_size * m / denom)
+        denom = (v.sqrt_() / (1 - beta2**step).sqrt()).add_(group["eps"])
+        deltas.append(m.div_(denom).mul_(-step_size))
     return deltas

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from hypercl.benchmarks import build_benchmark
-from hypercl.config import Config, ConfigError, Device, Scenario, register_configs, validate
+from hypercl.config import Config, ConfigError, Device, Scenario, validate
 from hypercl.hnets import build_hnet
 from hypercl.learner import Heads, HNetLearner
 from hypercl.loggers import build_logger
@@ -33,7 +33,6 @@ from hypercl.targets import build_target
 
 log = logging.getLogger("hypercl")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # absolute: console script too
-register_configs()
 
 
 def resolve_device(device: Device) -> torch.device:
