@@ -31,6 +31,7 @@ from hypercl.hnets import build_hnet
 from hypercl.inference import entropy, head_logits, infer_task_and_class
 from hypercl.learner import Heads, HNetLearner
 from hypercl.targets import build_target
+from hypercl.train import git_commit
 
 REPO = Path(__file__).resolve().parent.parent
 SETTINGS = {"split_mnist_cl1": ((1, 28, 28), 2), "perm_mnist10_cl1": ((1024,), 10)}
@@ -244,7 +245,7 @@ def write_report(rows: list[dict], path_md: Path, args, extra: dict) -> None:
         f"({time.strftime('%Y-%m-%d %H:%M')}). Raw numbers: `results/bench.csv`.",
         "",
         f"- Hardware: {extra['cpu']}, {extra['cores']} cores; torch {torch.__version__}, "
-        f"python {platform.python_version()}.",
+        f"python {platform.python_version()}; hypercl commit {git_commit()}.",
         f"- Each time is the median of {args.repeats} repeats; ratios are taken between medians "
         "measured in the same run. Inputs are random tensors of the benchmark's shape.",
         f"- Square 2048x2048 float32 matmul: {extra['square_peak']:.1f} GFLOP/s "
