@@ -95,6 +95,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
         The contents of ``results.json``.
     """
     started = time.perf_counter()
+    commit = git_commit()  # now, not at the end: the checkout may change while we train
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     device = resolve_device(cfg.device)
@@ -179,7 +180,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
             "device": str(device),
             "num_threads": torch.get_num_threads(),
             "versions": package_versions(),
-            "git_commit": git_commit(),
+            "git_commit": commit,
         }
         paths = write_run_outputs(run_dir, results, f"{cfg.name} (seed {cfg.seed})")
         logger.log_results(results, paths["matrix_png"])
