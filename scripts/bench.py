@@ -2,6 +2,7 @@
 
     python scripts/bench.py                  # step times, FLOP rates, inference, memory
     python scripts/bench.py --full-runs      # + wall time of the full-budget runs (long)
+    python scripts/bench.py --skip-micro --full-runs --out results/bench_full_runs.md
 
 Every time is the median of ``--repeats`` (>= 5) repeats; every speed-up is a ratio of two
 medians measured in the same run. Inputs are random tensors of the benchmark's shape (speed
@@ -277,6 +278,7 @@ def main() -> None:
     parser.add_argument("--loop-images", type=int, default=100)
     parser.add_argument("--memory-tasks", type=int, nargs="+", default=[10, 30, 100])
     parser.add_argument("--full-runs", action="store_true")
+    parser.add_argument("--skip-micro", action="store_true", help="only the full-budget runs")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench.md")
     parser.add_argument("--memory-probe", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -286,7 +288,7 @@ def main() -> None:
         return
     assert args.repeats >= 5, "report medians of at least 5 repeats"
     rows: list[dict] = []
-    for threads in args.threads:
+    for threads in [] if args.skip_micro else args.threads:
         torch.set_num_threads(threads)
         for experiment in SETTINGS:
             rows.append({"section": "peak", "setting": experiment, "variant": "target GEMMs",
@@ -297,7 +299,8 @@ def main() -> None:
     threads = max(args.threads)
     torch.set_num_threads(threads)
     square = square_matmul_peak(args.repeats)
-    bench_memory(rows, args.memory_tasks)
+    if not args.skip_micro:
+        bench_memory(rows, args.memory_tasks)
     if args.full_runs:
         bench_full_runs(rows, threads)
     cpu = platform.processor() or platform.machine()
