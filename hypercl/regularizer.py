@@ -15,14 +15,16 @@ Two exact implementations (``impl``):
   O(|S| num_params) -- the reference.
 * ``fast`` uses that the hypernetwork's head is linear: for each row (chunk) of task j,
   ``H = z W^T + b`` and ``H* = z* W*^T + b*``, so with ``dz = z - z*``, ``dW = W - W*``,
-  ``db = b - b*``::
+  ``db = b - b*`` and ``A = [dW, db]`` [C, h+1]::
 
-      H - H* = dz W^T + z* dW^T + db = u M^T,   u = [dz, z*, 1],   M = [W, dW, db]
+      H - H* = dz W*^T + z dW^T + db
+      ||H - H*||^2 = dz K dz^T + 2 dz (W*^T A) [z, 1]^T + [z, 1] (A^T A) [z, 1]^T
 
-  hence ``||H - H*||^2 = u G u^T`` with the small Gram matrix ``G = M^T M``
-  [(2h+1), (2h+1)]. Cost O(C h^2 + |S| R h^2): flat in the number of tasks. Every term
-  pairs two small differences (dz with W, z* with dW), so nothing cancels catastrophically.
-  The padding of the last chunk is excluded by a Gram matrix over its real columns only.
+  with ``K = W*^T W*`` computed once at the snapshot. Every matrix is at most
+  (h+1) x (h+1): cost O(C h^2 + |S| R h^2), flat in the number of tasks. Every term pairs
+  two small differences (dz with dz, dz with dW, dW with dW), so nothing cancels
+  catastrophically. The padding of the last chunk is subtracted by the same form over the
+  padding columns. With the lookahead, W, b and z are their looked-ahead values.
 """
 
 from __future__ import annotations
