@@ -61,15 +61,22 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
+CODE_PATHS = ("hypercl", "conf", "scripts", "pyproject.toml")
+
+
 def git_commit() -> str | None:
-    """The commit of the hypercl checkout (suffix ``-dirty`` if it has changes), or None."""
+    """The commit of the hypercl checkout, or None.
+
+    The suffix ``-dirty`` means uncommitted changes to code or configs (results files that a
+    benchmark is writing do not count).
+    """
     repo = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
             cwd=repo,
             capture_output=True,
             text=True,
