@@ -31,7 +31,6 @@ class TaskData:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
-    classes: list[int]  # the benchmark's class ids, in local order
     perm: torch.Tensor | None = None
 
     def _permute(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,7 +98,7 @@ def _to_tensors(dataset, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Te
 def _experience_tensors(train_exp, test_exp) -> TaskData:
     x_train, y_train = _to_tensors(train_exp.dataset)
     x_test, y_test = _to_tensors(test_exp.dataset)
-    return TaskData(x_train, y_train, x_test, y_test, [])
+    return TaskData(x_train, y_train, x_test, y_test)
 
 
 def split_mnist(data_dir: Path, num_tasks: int = 5) -> Benchmark:
@@ -119,11 +118,10 @@ def split_mnist(data_dir: Path, num_tasks: int = 5) -> Benchmark:
         train_transform=None,  # Avalanche's MNIST already yields [1, 28, 28] floats in [0, 1]
         eval_transform=None,
     )
-    tasks = []
-    for t, (train_exp, test_exp) in enumerate(
-        zip(stream.train_stream, stream.test_stream, strict=True)
-    ):
-        tasks.append(replace(_experience_tensors(train_exp, test_exp), classes=[2 * t, 2 * t + 1]))
+    tasks = [
+        _experience_tensors(train_exp, test_exp)
+        for train_exp, test_exp in zip(stream.train_stream, stream.test_stream, strict=True)
+    ]
     return Benchmark("split_mnist", tasks, tuple(tasks[0].x_train.shape[1:]), head_size=2)
 
 
@@ -208,7 +206,7 @@ def perm_mnist(
     perms = pixel_permutations(num_tasks, side * side, data_seed, permute_first_task)
     base = perm_mnist_stream(data_dir, [None], padding)
     plain = _experience_tensors(base.train_stream[0], base.test_stream[0])
-    tasks = [replace(plain, classes=list(range(10)), perm=perm) for perm in perms]
+    tasks = [replace(plain, perm=perm) for perm in perms]
     return Benchmark("perm_mnist", tasks, (side * side,), head_size=10)
 
 

@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from hypercl.benchmarks import TaskData
-from hypercl.config import MethodConfig, TrainConfig
-from hypercl.hnets import HyperNetwork
+from hypercl.config import Config, MethodConfig, TrainConfig
+from hypercl.hnets import HyperNetwork, build_hnet
 from hypercl.inference import head_logits, infer_task_and_class
 from hypercl.regularizer import OutputRegularizer, adam_lookahead
-from hypercl.targets import FunctionalTarget
+from hypercl.targets import FunctionalTarget, build_target
 
 
 @dataclass(frozen=True)
@@ -169,3 +169,23 @@ class HNetLearner:
         n = len(data.y_test)
         acc = 100.0 * correct.item() / n
         return acc, (100.0 * task_right.item() / n if infer_task else None)
+
+
+def build_learner(
+    cfg: Config,
+    in_features: int,
+    heads: Heads,
+    num_tasks: int,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+) -> HNetLearner:
+    """Target, hypernetwork and learner for ``num_tasks`` tasks of ``in_features`` inputs."""
+    target = build_target(
+        cfg.target.name,
+        in_features,
+        heads.out_features,
+        list(cfg.target.hidden),
+        cfg.target.activation,
+    )
+    hnet = build_hnet(cfg.hnet, target.num_params, num_tasks).to(device)
+    return HNetLearner(hnet, target, heads, cfg.method, cfg.train, generator)

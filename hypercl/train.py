@@ -24,12 +24,10 @@ from tqdm import tqdm
 
 from hypercl.benchmarks import build_benchmark
 from hypercl.config import Config, ConfigError, Device, Scenario, validate
-from hypercl.hnets import build_hnet
-from hypercl.learner import Heads, HNetLearner
+from hypercl.learner import Heads, build_learner
 from hypercl.loggers import build_logger
 from hypercl.metrics import param_counts, summarize
 from hypercl.results import write_run_outputs
-from hypercl.targets import build_target
 
 log = logging.getLogger("hypercl")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # absolute: console script too
@@ -117,16 +115,8 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
     heads = Heads(1 if cfg.scenario == Scenario.cl2 else num_tasks, benchmark.head_size)
     infer_task = cfg.scenario != Scenario.cl1
 
-    target = build_target(
-        cfg.target.name,
-        benchmark.in_features,
-        heads.out_features,
-        list(cfg.target.hidden),
-        cfg.target.activation,
-    )
-    hnet = build_hnet(cfg.hnet, target.num_params, num_tasks).to(device)
-    learner = HNetLearner(hnet, target, heads, cfg.method, cfg.train, generator)
-    counts = param_counts(hnet, target.num_params)
+    learner = build_learner(cfg, benchmark.in_features, heads, num_tasks, generator, device)
+    counts = param_counts(learner.hnet, learner.target.num_params)
     log.info(
         "%s: %d tasks, target %d weights, hypernetwork %d (ratio %.3f), device %s",
         cfg.name,

@@ -28,10 +28,8 @@ from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
 from hypercl.config import Config, RegImpl, RegTargets
-from hypercl.hnets import build_hnet
 from hypercl.inference import entropy, head_logits, infer_task_and_class
-from hypercl.learner import Heads, HNetLearner
-from hypercl.targets import build_target
+from hypercl.learner import Heads, HNetLearner, build_learner
 from hypercl.train import git_commit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,13 +59,10 @@ def make_learner(experiment: str, num_tasks: int, **method) -> tuple[HNetLearner
     for key, value in method.items():
         setattr(cfg.method, key, value)
     input_shape, head_size = SETTINGS[experiment]
-    heads = Heads(num_tasks, head_size)
     in_features = int(torch.Size(input_shape).numel())
-    target = build_target("mlp", in_features, heads.out_features, cfg.target.hidden,
-                          cfg.target.activation)  # fmt: skip
     torch.manual_seed(0)
-    hnet = build_hnet(cfg.hnet, target.num_params, num_tasks)
-    learner = HNetLearner(hnet, target, heads, cfg.method, cfg.train, torch.Generator())
+    learner = build_learner(cfg, in_features, Heads(num_tasks, head_size), num_tasks,
+                            torch.Generator())  # fmt: skip
     return learner, input_shape, cfg.train.batch_size
 
 

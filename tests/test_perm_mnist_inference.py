@@ -118,7 +118,7 @@ def make_learner(num_heads: int) -> HNetLearner:
 def test_cl2_uses_one_shared_head_and_cl3_needs_the_right_task():
     x = torch.randn(30, 6)
     y = (x[:, 0] > 0).long()
-    data = TaskData(x, y, x, y, [0, 1])
+    data = TaskData(x, y, x, y)
     cl2, cl3 = make_learner(num_heads=1), make_learner(num_heads=3)
     assert cl2.target.template[-1].out_features == 2  # one shared 2-unit head
     assert cl3.target.template[-1].out_features == 6

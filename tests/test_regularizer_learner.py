@@ -72,7 +72,7 @@ def random_task(n: int = 64, seed: int = 0) -> TaskData:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 6, generator=g)
     y = (x[:, 0] > 0).long()
-    return TaskData(x, y, x, y, [0, 1])
+    return TaskData(x, y, x, y)
 
 
 def make_learner(beta: float = 0.05, lookahead: bool = True, iters: int = 20) -> HNetLearner:
