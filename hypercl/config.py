@@ -118,6 +118,7 @@ class TrainConfig:
     lr: float = 1e-3
     eval_batch_size: int = 5000
     log_every: int = 100  # iterations between loss readouts (progress bar, W&B)
+    cuda_graphs: bool = True  # on CUDA, replay each training step as one captured graph
 
 
 @dataclass

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 from hypercl.benchmarks import TaskData
 from hypercl.config import Config, MethodConfig, TrainConfig
+from hypercl.cuda_graph import GraphedStep
 from hypercl.hnets import HyperNetwork, build_hnet
 from hypercl.inference import head_logits, infer_task_and_class
 from hypercl.regularizer import OutputRegularizer, adam_lookahead
@@ -98,13 +100,24 @@ class HNetLearner:
         """Adam over theta and the current task's embedding only (earlier ones stay frozen).
 
         The fused kernel does the whole update in one pass (4x faster than the default on CPU).
+        On CUDA it is ``capturable`` (state on the device), so a step can be a CUDA graph.
         """
         params = [*self.hnet.theta().values(), self.hnet.task_embs[task_id]]
-        return torch.optim.Adam(params, lr=self.train_cfg.lr, fused=True)
+        capturable = self.device.type == "cuda"
+        return torch.optim.Adam(params, lr=self.train_cfg.lr, fused=True, capturable=capturable)
+
+    def use_cuda_graph(self) -> bool:
+        """Replay each step as a CUDA graph: on CUDA, unless a random subset of previous
+        tasks is drawn on the host every step (a graph would freeze the draw)."""
+        return (
+            self.train_cfg.cuda_graphs
+            and self.device.type == "cuda"
+            and self.method.reg_subset is None
+        )
 
     def task_loss(self, task_id: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of task ``task_id``'s head on a batch x [B, ...], y [B]."""
-        ids = torch.tensor([task_id], device=self.device)
+        ids = torch.full((1,), task_id, device=self.device)  # a fill: no host copy
         weights = self.hnet(ids)[0]
         logits = self.target(x, weights)[:, self.heads.slice(task_id)]
         return F.cross_entropy(logits, y)
@@ -134,9 +147,11 @@ class HNetLearner:
             len(data.y_train), self.train_cfg.batch_size, self.generator, self.device
         )
         self.hnet.train()
+        step_fn = partial(self.train_step, task_id, optimizer)
+        graphed = GraphedStep(step_fn, warmup=3) if self.use_cuda_graph() else None
         for step in range(1, self.train_cfg.iters_per_task + 1):
             x, y = data.train_batch(sampler.next())
-            losses = self.train_step(task_id, optimizer, x, y)
+            losses = graphed(x, y) if graphed is not None else step_fn(x, y)
             if on_step is not None:
                 on_step(step, losses)
 

@@ -3,6 +3,7 @@
     python scripts/bench.py                  # step times, FLOP rates, inference, memory
     python scripts/bench.py --full-runs      # + wall time of the full-budget runs (long)
     python scripts/bench.py --skip-micro --full-runs --out results/bench_full_runs.md
+    python scripts/bench.py --device cuda --full-runs --out results/bench_gpu.md   # a GPU
 
 Every time is the median of ``--repeats`` (>= 5) repeats; every speed-up is a ratio of two
 medians measured in the same run. Inputs are random tensors of the benchmark's shape (speed
@@ -28,12 +29,20 @@ from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
 from hypercl.config import Config, RegImpl, RegTargets
+from hypercl.cuda_graph import GraphedStep
 from hypercl.inference import entropy, head_logits, infer_task_and_class
 from hypercl.learner import Heads, HNetLearner, build_learner
 from hypercl.train import git_commit
 
 REPO = Path(__file__).resolve().parent.parent
 SETTINGS = {"split_mnist_cl1": ((1, 28, 28), 2), "perm_mnist10_cl1": ((1024,), 10)}
+DEVICE = torch.device("cpu")  # set by --device
+
+
+def sync() -> None:
+    """Wait for the device, so a host clock measures finished work."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def load_config(experiment: str, *overrides: str) -> Config:
@@ -47,9 +56,11 @@ def median_time(fn, repeats: int, inner: int = 1) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):
+        sync()
         tic = time.perf_counter()
         for _ in range(inner):
             fn()
+        sync()
         times.append((time.perf_counter() - tic) / inner)
     return statistics.median(times)
 
@@ -62,18 +73,28 @@ def make_learner(experiment: str, num_tasks: int, **method) -> tuple[HNetLearner
     in_features = int(torch.Size(input_shape).numel())
     torch.manual_seed(0)
     learner = build_learner(cfg, in_features, Heads(num_tasks, head_size), num_tasks,
-                            torch.Generator())  # fmt: skip
+                            torch.Generator(), DEVICE)  # fmt: skip
     return learner, input_shape, cfg.train.batch_size
 
 
-def step_timer(experiment: str, num_prev: int, impl: RegImpl):
-    """A closure doing one training step of task ``num_prev`` (num_prev earlier tasks)."""
+def step_timer(experiment: str, num_prev: int, impl: RegImpl, graph: bool = False):
+    """A closure doing one training step of task ``num_prev`` (num_prev earlier tasks);
+    with ``graph`` (CUDA), the step is replayed as a CUDA graph."""
     learner, input_shape, batch = make_learner(experiment, 10, reg_impl=impl)
     learner.regularizer.snapshot(learner.hnet, num_prev)
     optimizer = learner.make_optimizer(num_prev)
-    x = torch.rand(batch, *input_shape)
-    y = torch.randint(0, learner.heads.head_size, (batch,))
-    return learner, lambda: learner.train_step(num_prev, optimizer, x, y)
+    x = torch.rand(batch, *input_shape, device=DEVICE)
+    y = torch.randint(0, learner.heads.head_size, (batch,), device=DEVICE)
+
+    def eager(x=x, y=y):
+        return learner.train_step(num_prev, optimizer, x, y)
+
+    if not graph:
+        return learner, eager
+    graphed = GraphedStep(eager, warmup=3)
+    for _ in range(4):  # warm-up steps, then the capture
+        graphed(x, y)
+    return learner, lambda: graphed(x, y)
 
 
 def step_flops(learner: HNetLearner, step) -> int:
@@ -87,7 +108,8 @@ def target_matmul_peak(experiment: str, repeats: int) -> float:
     learner, input_shape, batch = make_learner(experiment, 10)
     sizes = [int(torch.Size(input_shape).numel()), *[m.out_features for m in
              learner.target.template if hasattr(m, "out_features")]]  # fmt: skip
-    mats = [(torch.randn(batch, a), torch.randn(b, a), torch.randn(batch, b))
+    mats = [(torch.randn(batch, a, device=DEVICE), torch.randn(b, a, device=DEVICE),
+             torch.randn(batch, b, device=DEVICE))
             for a, b in zip(sizes[:-1], sizes[1:], strict=True)]  # fmt: skip
 
     def gemms():
@@ -101,25 +123,37 @@ def target_matmul_peak(experiment: str, repeats: int) -> float:
 
 
 def square_matmul_peak(repeats: int, n: int = 2048) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     return 2 * n**3 / median_time(lambda: a @ b, repeats, inner=3) / 1e9
 
 
 def bench_steps(repeats: int, rows: list[dict]) -> None:
+    variants = [(RegImpl.fast, False), (RegImpl.direct, False)]
+    if DEVICE.type == "cuda":
+        variants += [(RegImpl.fast, True), (RegImpl.direct, True)]
     for experiment in SETTINGS:
         for num_prev in (1, 5, 9):
             result = {}
-            for impl in (RegImpl.fast, RegImpl.direct):
-                learner, step = step_timer(experiment, num_prev, impl)
-                inner = 20 if experiment.startswith("split") else 5
-                result[impl] = median_time(step, repeats, inner)
-                flops = step_flops(learner, step)
+            for impl, graph in variants:
+                learner, step = step_timer(experiment, num_prev, impl, graph)
+                inner = 20 if experiment.startswith("split") or DEVICE.type == "cuda" else 5
+                seconds = median_time(step, repeats, inner)
+                if not graph:
+                    result[impl] = seconds
+                    flops = step_flops(learner, step)  # a graph replay runs no counted ops
                 rows.append({
                     "section": "step", "setting": experiment, "previous_tasks": num_prev,
-                    "variant": impl.value, "threads": torch.get_num_threads(),
-                    "seconds": result[impl], "gflop_per_s": flops / result[impl] / 1e9,
+                    "variant": impl.value + (" + CUDA graph" if graph else ""),
+                    "threads": torch.get_num_threads(),
+                    "seconds": seconds, "gflop_per_s": flops / seconds / 1e9,
                     "gflop": flops / 1e9,
                 })  # fmt: skip
+                if graph:
+                    rows.append({
+                        "section": "graph_ratio", "setting": experiment,
+                        "previous_tasks": num_prev, "variant": f"{impl.value}: eager/graph",
+                        "threads": torch.get_num_threads(), "ratio": result[impl] / seconds,
+                    })  # fmt: skip
             rows.append({
                 "section": "step_ratio", "setting": experiment, "previous_tasks": num_prev,
                 "variant": "direct/fast", "threads": torch.get_num_threads(),
@@ -130,8 +164,8 @@ def bench_steps(repeats: int, rows: list[dict]) -> None:
 def bench_inference(repeats: int, rows: list[dict], loop_images: int) -> None:
     """CL3 task inference over 10,000 images x 10 tasks (perm_mnist10 target)."""
     learner, input_shape, _ = make_learner("perm_mnist10_cl1", 10)
-    x = torch.rand(10_000, *input_shape)
-    ids = torch.arange(10)
+    x = torch.rand(10_000, *input_shape, device=DEVICE)
+    ids = torch.arange(10, device=DEVICE)
     hs = learner.heads.head_size
 
     @torch.no_grad()
@@ -185,14 +219,20 @@ def memory_probe(num_tasks: int, targets: str, impl: str) -> dict:
     )
     learner.regularizer.snapshot(learner.hnet, num_tasks - 1)
     optimizer = learner.make_optimizer(num_tasks - 1)
-    x = torch.rand(batch, *input_shape)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.rand(batch, *input_shape, device=DEVICE)
+    y = torch.randint(0, 10, (batch,), device=DEVICE)
+    if DEVICE.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        cuda_base = torch.cuda.memory_allocated()
     for _ in range(3):
         learner.train_step(num_tasks - 1, optimizer, x, y)
     state = sum(t.numel() * t.element_size() for t in learner.regularizer.snap.values())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"state_mb": state / 2**20, "peak_rss_increase_mb": (peak - base) / 1024,
-            "base_rss_mb": base / 1024}  # fmt: skip
+    out = {"state_mb": state / 2**20, "peak_rss_increase_mb": (peak - base) / 1024,
+           "base_rss_mb": base / 1024}  # fmt: skip
+    if DEVICE.type == "cuda":  # GPU memory above what model, snapshot and batch hold
+        out["peak_cuda_increase_mb"] = (torch.cuda.max_memory_allocated() - cuda_base) / 2**20
+    return out
 
 
 def bench_memory(rows: list[dict], task_counts: list[int]) -> None:
@@ -200,7 +240,16 @@ def bench_memory(rows: list[dict], task_counts: list[int]) -> None:
         for targets, impl in (("stored", "direct"), ("online", "direct"), ("stored", "fast"),
                               ("online", "fast")):  # fmt: skip
             out = subprocess.run(
-                [sys.executable, __file__, "--memory-probe", str(num_tasks), targets, impl],
+                [
+                    sys.executable,
+                    __file__,
+                    "--memory-probe",
+                    str(num_tasks),
+                    targets,
+                    impl,
+                    "--device",
+                    DEVICE.type,
+                ],  # fmt: skip
                 capture_output=True,
                 text=True,
                 check=True,
@@ -213,10 +262,12 @@ def bench_memory(rows: list[dict], task_counts: list[int]) -> None:
 
 def bench_full_run(rows: list[dict], threads: int, experiment: str) -> None:
     """Run a preset at full budget (seed 1, real MNIST) and record its wall time."""
-    run_dir = REPO / "results" / "bench_runs" / experiment
+    run_dir = (
+        REPO / "results" / "bench_runs" / (experiment + ("_gpu" if DEVICE.type == "cuda" else ""))
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "hypercl.train", f"experiment={experiment}", "seed=1",
-         f"num_threads={threads}", f"hydra.run.dir={run_dir}"],
+         f"num_threads={threads}", f"device={DEVICE.type}", f"hydra.run.dir={run_dir}"],
         cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip
     if proc.returncode != 0:
@@ -245,7 +296,8 @@ def write_report(rows: list[dict], path_md: Path, args, extra: dict) -> None:
         f"python {platform.python_version()}; hypercl commit {git_commit()}.",
         f"- Each time is the median of {args.repeats} repeats; ratios are taken between medians "
         "measured in the same run. Inputs are random tensors of the benchmark's shape.",
-        f"- Square 2048x2048 float32 matmul: {extra['square_peak']:.1f} GFLOP/s "
+        f"- Square {extra['square_n']}x{extra['square_n']} float32 matmul: "
+        f"{extra['square_peak']:.1f} GFLOP/s "
         f"({extra['threads']} threads).",
         "",
     ]
@@ -279,8 +331,13 @@ def main() -> None:
         "--full-settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS)
     )
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench.md")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--memory-probe", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda":  # threads do not matter for GPU work: one pass
+        args.threads = [max(args.threads)]
     if args.memory_probe:
         torch.set_num_threads(1)
         print(json.dumps(memory_probe(int(args.memory_probe[0]), *args.memory_probe[1:])))
@@ -297,7 +354,8 @@ def main() -> None:
         bench_inference(args.repeats, rows, args.loop_images)
     threads = max(args.threads)
     torch.set_num_threads(threads)
-    square = square_matmul_peak(args.repeats)
+    square_n = 8192 if DEVICE.type == "cuda" else 2048
+    square = square_matmul_peak(args.repeats, square_n)
     if not args.skip_micro:
         bench_memory(rows, args.memory_tasks)
     cpu = platform.processor() or platform.machine()
@@ -308,6 +366,9 @@ def main() -> None:
         pass
     import os
 
+    if DEVICE.type == "cuda":
+        cpu = f"{torch.cuda.get_device_name()} (host CPU: {cpu})"
+
     s = "{:.2f}"
     ms = "{:.4f}"
     tables = [
@@ -316,6 +377,8 @@ def main() -> None:
          {"seconds": ms, "gflop": "{:.3f}", "gflop_per_s": "{:.1f}"}),
         ("Speed-up of the fast regularizer (direct / fast step time)", "step_ratio",
          ["setting", "threads", "previous_tasks", "ratio"], {"ratio": s}),
+        ("Speed-up of the CUDA graph (eager / graph step time)", "graph_ratio",
+         ["setting", "previous_tasks", "variant", "ratio"], {"ratio": s}),
         ("Matmul peak on the target's own GEMMs (batch of the preset)", "peak",
          ["setting", "threads", "gflop_per_s"], {"gflop_per_s": "{:.1f}"}),
         ("CL3 task inference (seconds)", "inference", ["setting", "threads", "variant", "seconds"],
@@ -324,13 +387,15 @@ def main() -> None:
          ["setting", "threads", "ratio"], {"ratio": "{:.0f}"}),
         ("Memory: regularizer state, and peak RSS growth over 3 steps of the last task "
          "(Permuted-MNIST settings, 1 thread)", "memory",
-         ["setting", "variant", "state_mb", "peak_rss_increase_mb"],
-         {"state_mb": "{:.1f}", "peak_rss_increase_mb": "{:.0f}"}),
+         ["setting", "variant", "state_mb", "peak_rss_increase_mb", "peak_cuda_increase_mb"],
+         {"state_mb": "{:.1f}", "peak_rss_increase_mb": "{:.0f}",
+          "peak_cuda_increase_mb": "{:.0f}"}),
         ("Full-budget runs (seed 1, real MNIST)", "full_run",
          ["setting", "threads", "seconds", "train_seconds", "final_acc_mean"],
          {"seconds": "{:.0f}", "train_seconds": "{:.0f}", "final_acc_mean": s}),
     ]  # fmt: skip
-    extra = {"cpu": cpu, "cores": os.cpu_count(), "square_peak": square, "threads": threads,
+    extra = {"cpu": cpu, "cores": os.cpu_count(), "square_peak": square, "square_n": square_n,
+             "threads": threads,
              "tables": tables}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_report(rows, args.out, args, extra)
