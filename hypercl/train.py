@@ -6,6 +6,7 @@ Data flows one way: config -> benchmark -> learner -> metrics -> logger and resu
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import random
 import subprocess
@@ -66,8 +67,11 @@ def git_commit() -> str | None:
     """The commit of the hypercl checkout, or None.
 
     The suffix ``-dirty`` means uncommitted changes to code or configs (results files that a
-    benchmark is writing do not count).
+    benchmark is writing do not count). ``$HYPERCL_GIT_COMMIT``, if set, is returned as it
+    is: for a copy of the checkout that has no git history of its own (a remote machine).
     """
+    if os.environ.get("HYPERCL_GIT_COMMIT"):
+        return os.environ["HYPERCL_GIT_COMMIT"]
     repo = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(

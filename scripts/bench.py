@@ -133,20 +133,20 @@ def bench_steps(repeats: int, rows: list[dict]) -> None:
         variants += [(RegImpl.fast, True), (RegImpl.direct, True)]
     for experiment in SETTINGS:
         for num_prev in (1, 5, 9):
-            result = {}
+            result, flops = {}, {}
             for impl, graph in variants:
                 learner, step = step_timer(experiment, num_prev, impl, graph)
                 inner = 20 if experiment.startswith("split") or DEVICE.type == "cuda" else 5
                 seconds = median_time(step, repeats, inner)
-                if not graph:
+                if not graph:  # a graph replay runs the same ops, but uncounted
                     result[impl] = seconds
-                    flops = step_flops(learner, step)  # a graph replay runs no counted ops
+                    flops[impl] = step_flops(learner, step)
                 rows.append({
                     "section": "step", "setting": experiment, "previous_tasks": num_prev,
                     "variant": impl.value + (" + CUDA graph" if graph else ""),
                     "threads": torch.get_num_threads(),
-                    "seconds": seconds, "gflop_per_s": flops / seconds / 1e9,
-                    "gflop": flops / 1e9,
+                    "seconds": seconds, "gflop_per_s": flops[impl] / seconds / 1e9,
+                    "gflop": flops[impl] / 1e9,
                 })  # fmt: skip
                 if graph:
                     rows.append({
@@ -298,7 +298,7 @@ def write_report(rows: list[dict], path_md: Path, args, extra: dict) -> None:
         "measured in the same run. Inputs are random tensors of the benchmark's shape.",
         f"- Square {extra['square_n']}x{extra['square_n']} float32 matmul: "
         f"{extra['square_peak']:.1f} GFLOP/s "
-        f"({extra['threads']} threads).",
+        + ("(GPU, TF32 off)." if DEVICE.type == "cuda" else f"({extra['threads']} threads)."),
         "",
     ]
 
