@@ -107,7 +107,7 @@ def test_paper_parameter_counts_for_six_tasks(name, hnet_cfg, n_target, n_hnet, 
 def test_resnet32_count_breakdown():
     module = ResNet(out_features=60)
     by_kind = {"conv.weight": 0, "conv.bias": 0, "bn": 0, "fc": 0}
-    for name, m in module.named_modules():
+    for m in module.modules():
         if isinstance(m, nn.Conv2d):
             by_kind["conv.weight"] += m.weight.numel()
             by_kind["conv.bias"] += m.bias.numel()
