@@ -32,10 +32,15 @@ class Device(str, Enum):
 class BenchmarkName(str, Enum):
     split_mnist = "split_mnist"
     perm_mnist = "perm_mnist"
+    split_cifar10_100 = "split_cifar10_100"  # task 1: CIFAR-10; then CIFAR-100 in 10s
+    split_cifar10 = "split_cifar10"  # 5 tasks x 2 classes
+    split_cifar100 = "split_cifar100"  # 10 tasks x 10 classes
 
 
 class TargetName(str, Enum):
     mlp = "mlp"
+    resnet32 = "resnet32"  # CIFAR ResNet-32 with batch norm (needs 3x32x32 images)
+    zenkenet = "zenkenet"  # 4 conv + FC 512 (Zenke et al. 2017; needs 3x32x32 images)
 
 
 class HNetKind(str, Enum):
@@ -82,6 +87,9 @@ class BenchmarkConfig:
     data_seed: int = 42  # seed of the data stream (e.g. pixel permutations), not of training
     padding: int = 2  # perm_mnist: zero pixels added on each side (28x28 -> 32x32)
     permute_first_task: bool = False  # perm_mnist: true permutes task 1 too (Avalanche's way)
+    augment: bool = False  # CIFAR: random crop (padding 4) + horizontal flip of train batches
+    train_subset: int | None = None  # CIFAR: random training images kept per task; null = all
+    test_subset: int | None = None  # CIFAR: random test images kept per task; null = all
 
 
 @dataclass
