@@ -97,6 +97,7 @@ class TargetConfig:
     name: TargetName = TargetName.mlp
     hidden: list[int] = field(default_factory=lambda: [400, 400])
     activation: Activation = Activation.relu
+    per_task_bn: bool = True  # batch norm: running statistics per task (false: one shared set)
 
 
 @dataclass
@@ -126,6 +127,17 @@ class TrainConfig:
     lr: float = 1e-3
     eval_batch_size: int = 5000
     log_every: int = 100  # iterations between loss readouts (progress bar, W&B)
+    # Epochs per task; when set, it replaces iters_per_task: one epoch is
+    # (training samples // batch_size) iterations, so tasks of different sizes differ.
+    epochs_per_task: int | None = None
+    # Learning-rate schedule: from epoch lr_milestones[i] on (counted from 0 within each
+    # task), lr = train.lr * lr_factors[i]. Empty: constant lr.
+    lr_milestones: list[int] = field(default_factory=list)
+    lr_factors: list[float] = field(default_factory=list)
+    adam_beta1: float = 0.9  # Adam's first-moment decay (beta2 stays 0.999)
+    # Fraction of each task's training set held out for validation (0: none). Validation
+    # accuracies are reported next to the test ones, so tuning never needs the test set.
+    val_fraction: float = 0.0
 
 
 @dataclass
@@ -196,3 +208,45 @@ def validate(cfg: Config) -> None:
         )
     if cfg.num_threads is not None:
         _require(cfg.num_threads > 0, "num_threads", cfg.num_threads, "must be positive or null")
+    validate_cifar_fields(cfg)
+
+
+def validate_cifar_fields(cfg: Config) -> None:
+    """Checks of the epoch, schedule, Adam, validation and subset settings."""
+    train = cfg.train
+    if train.epochs_per_task is not None:
+        _require(
+            train.epochs_per_task > 0,
+            "train.epochs_per_task",
+            train.epochs_per_task,
+            "must be a positive integer, or null to use train.iters_per_task",
+        )
+    _require(
+        len(train.lr_milestones) == len(train.lr_factors),
+        "train.lr_milestones",
+        train.lr_milestones,
+        f"needs one factor per milestone in train.lr_factors (got {len(train.lr_factors)})",
+    )
+    steps = list(train.lr_milestones)
+    _require(
+        all(m > 0 for m in steps) and steps == sorted(set(steps)),
+        "train.lr_milestones",
+        steps,
+        "must be positive epochs in increasing order",
+    )
+    _require(
+        all(f > 0 for f in train.lr_factors),
+        "train.lr_factors",
+        train.lr_factors,
+        "every factor must be > 0",
+    )
+    _require(0 <= train.adam_beta1 < 1, "train.adam_beta1", train.adam_beta1, "must be in [0, 1)")
+    _require(
+        0 <= train.val_fraction < 1, "train.val_fraction", train.val_fraction, "must be in [0, 1)"
+    )
+    for key, value in {
+        "benchmark.train_subset": cfg.benchmark.train_subset,
+        "benchmark.test_subset": cfg.benchmark.test_subset,
+    }.items():
+        if value is not None:
+            _require(value > 0, key, value, "must be a positive number of images, or null for all")
