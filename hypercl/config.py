@@ -118,6 +118,9 @@ class MethodConfig:
     reg_subset: int | None = None  # previous tasks sampled per step; null = all of them
     reg_targets: RegTargets = RegTargets.stored
     reg_impl: RegImpl = RegImpl.fast
+    # With one head per task: leave the weights of the heads task j does not use out of
+    # its regularizer term (the paper's CIFAR setting). False regularizes every output.
+    ignore_other_heads: bool = False
 
 
 @dataclass

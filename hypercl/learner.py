@@ -94,6 +94,10 @@ class HNetLearner:
         self.regularizer = OutputRegularizer(
             method.reg_targets, method.reg_impl, method.reg_subset, generator
         )
+        if method.ignore_other_heads and heads.num_heads > 1:
+            self.regularizer.ignore_other_heads(
+                [target.output_indices(heads.slice(k)) for k in range(heads.num_heads)]
+            )
 
     @property
     def device(self) -> torch.device:

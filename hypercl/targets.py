@@ -75,6 +75,26 @@ class FunctionalTarget(nn.Module):
         """Length of the flat weight vector this target consumes."""
         return sum(self.param_numels)
 
+    def output_indices(self, units: slice) -> torch.Tensor:
+        """Flat indices [k] of the output layer's weights and biases of output ``units``.
+
+        The output layer is the template's last parameter pair, a weight [out, in] and a
+        bias [out] (every template here ends with ``nn.Linear``).
+        """
+        (w_name, b_name), (w_shape, b_shape) = self.param_names[-2:], self.param_shapes[-2:]
+        if not (w_name.endswith("weight") and b_name.endswith("bias") and len(w_shape) == 2):
+            raise ValueError(f"the template's last parameters {w_name}, {b_name} are no Linear")
+        start_w = sum(self.param_numels[:-2])
+        start_b = start_w + self.param_numels[-2]
+        fan_in = w_shape[1]
+        start, stop, _ = units.indices(b_shape[0])
+        return torch.cat(
+            [
+                torch.arange(start_w + start * fan_in, start_w + stop * fan_in),
+                torch.arange(start_b + start, start_b + stop),
+            ]
+        )
+
     def unflatten(self, flat_weights: torch.Tensor) -> dict[str, torch.Tensor]:
         """[num_params] -> {parameter name: view of the right shape}."""
         if flat_weights.shape[-1] != self.num_params:

@@ -110,13 +110,13 @@ def test_lr_factor_is_the_last_milestone_reached():
 
 
 @pytest.mark.parametrize(
-    "experiment,n_target,n_hnet",
+    "experiment,n_target,n_hnet,ignores_heads",
     [
-        ("split_cifar10_100_resnet32", 468540, 457336),
-        ("split_cifar10_100_zenkenet", 1276508, 1182678),
+        ("split_cifar10_100_resnet32", 468540, 457336, True),
+        ("split_cifar10_100_zenkenet", 1276508, 1182678, False),
     ],
 )
-def test_full_presets_have_the_paper_parameter_counts(experiment, n_target, n_hnet):
+def test_full_presets_have_the_paper_parameter_counts(experiment, n_target, n_hnet, ignores_heads):
     cfg = compose_config(f"experiment={experiment}")
     assert cfg.benchmark.num_tasks == 6
     learner = build_learner(
@@ -124,6 +124,11 @@ def test_full_presets_have_the_paper_parameter_counts(experiment, n_target, n_hn
     )
     counts = param_counts(learner.hnet, learner.target.num_params)
     assert (counts["num_params_target"], counts["num_params_hnet"]) == (n_target, n_hnet)
+    heads = learner.regularizer.head_indices  # the regularizer ignores other tasks' heads
+    if not ignores_heads:
+        assert heads is None
+        return
+    assert len(heads) == 6 and heads[0].tolist()[-10:] == list(range(n_target - 60, n_target - 50))
 
 
 def test_zenkenet_preset_uses_adam_beta1_one_half():
