@@ -57,6 +57,8 @@ class Activation(str, Enum):
 
 class MethodName(str, Enum):
     hnet = "hnet"
+    finetune = "finetune"  # the hypernetwork without regularizer (beta 0), shared BN statistics
+    from_scratch = "from_scratch"  # no hypernetwork: fresh target weights per task
 
 
 class RegTargets(str, Enum):
@@ -212,6 +214,27 @@ def validate(cfg: Config) -> None:
     if cfg.num_threads is not None:
         _require(cfg.num_threads > 0, "num_threads", cfg.num_threads, "must be positive or null")
     validate_cifar_fields(cfg)
+    validate_baseline(cfg)
+
+
+def validate_baseline(cfg: Config) -> None:
+    """The baselines fix settings that would otherwise change what they measure."""
+    name = cfg.method.name.value
+    if cfg.method.name in (MethodName.finetune, MethodName.from_scratch):
+        _require(
+            cfg.method.beta == 0,
+            "method.beta",
+            cfg.method.beta,
+            f"method.name={name} trains without the output regularizer; set method.beta=0",
+        )
+    if cfg.method.name == MethodName.finetune:
+        _require(
+            not cfg.target.per_task_bn,
+            "target.per_task_bn",
+            cfg.target.per_task_bn,
+            f"method.name={name} keeps one set of batch-norm statistics for all tasks; "
+            "set target.per_task_bn=false",
+        )
 
 
 def validate_cifar_fields(cfg: Config) -> None:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from hypercl.baselines import ScratchWeights
 from hypercl.benchmarks import TaskData
-from hypercl.config import Config, MethodConfig, TrainConfig
+from hypercl.config import Config, MethodConfig, MethodName, TrainConfig
 from hypercl.hnets import HyperNetwork, build_hnet
 from hypercl.inference import head_logits, infer_task_and_class
 from hypercl.regularizer import OutputRegularizer, adam_lookahead
@@ -76,7 +77,7 @@ class HNetLearner:
 
     def __init__(
         self,
-        hnet: HyperNetwork,
+        hnet: HyperNetwork | ScratchWeights,
         target: FunctionalTarget,
         heads: Heads,
         method: MethodConfig,
@@ -101,7 +102,7 @@ class HNetLearner:
 
     @property
     def device(self) -> torch.device:
-        return self.hnet.head.weight.device
+        return next(self.hnet.parameters()).device
 
     def make_optimizer(self, task_id: int) -> torch.optim.Adam:
         """Adam over theta and the current task's embedding only (earlier ones stay frozen).
@@ -161,7 +162,8 @@ class HNetLearner:
         The learning rate follows ``train.lr_milestones``/``lr_factors`` (epochs of this
         task); batch-norm statistics of the task are updated in place.
         """
-        self.regularizer.snapshot(self.hnet, task_id)
+        # Without a regularizer (beta 0: finetune, from_scratch) there is nothing to snapshot.
+        self.regularizer.snapshot(self.hnet, task_id if self.method.beta > 0 else 0)
         self.init_bn_stats(task_id)
         optimizer = self.make_optimizer(task_id)
         sampler = BatchSampler(
@@ -251,7 +253,10 @@ def build_learner(
         cfg.target.activation,
         input_shape,
     )
-    hnet = build_hnet(cfg.hnet, target.num_params, num_tasks).to(device)
+    if cfg.method.name == MethodName.from_scratch:
+        hnet = ScratchWeights(target, num_tasks, generator).to(device)
+    else:
+        hnet = build_hnet(cfg.hnet, target.num_params, num_tasks).to(device)
     return HNetLearner(
         hnet, target, heads, cfg.method, cfg.train, generator, cfg.target.per_task_bn
     )
