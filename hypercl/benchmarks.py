@@ -9,6 +9,7 @@ hold uint8 images and scale, augment and normalise each batch on the training de
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -245,8 +246,7 @@ class ImageTaskData(TaskData):
         x = x.float().div_(255)
         if train and self.augment:
             x = random_crop_flip(x, padding=4)
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        mean, std = _channel_stats(self.mean, self.std, x.device)
         return (x - mean) / std
 
     def train_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,6 +256,18 @@ class ImageTaskData(TaskData):
         for start in range(0, len(self.y_test), batch_size):
             end = start + batch_size
             yield self._to_float(self.x_test[start:end], train=False), self.y_test[start:end]
+
+
+@functools.lru_cache(maxsize=16)
+def _channel_stats(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std as [1, C, 1, 1] tensors on ``device``, made once (a fresh
+    host-to-device copy every batch would stall the GPU)."""
+    return (
+        torch.tensor(mean, device=device).view(1, -1, 1, 1),
+        torch.tensor(std, device=device).view(1, -1, 1, 1),
+    )
 
 
 class PILToUint8:

@@ -146,6 +146,7 @@ class OutputRegularizer:
         """Leave the weights of other tasks' heads out: head k's flat indices are
         ``head_indices[k]`` and task j uses head ``j % len(head_indices)``."""
         self.head_indices = [idx.sort().values for idx in head_indices]
+        self.head_of_weight: torch.Tensor | None = None  # direct: [num_params], -1 = no head
 
     def _segments(self, w_ref: torch.Tensor) -> list[tuple[int, int, int, int, torch.Tensor]]:
         """Cut every head's indices into runs of consecutive columns within one row."""
@@ -163,13 +164,15 @@ class OutputRegularizer:
         return segments
 
     def _keep_mask(self, ids: torch.Tensor, num_params: int) -> torch.Tensor:
-        """[S, num_params]: 1 where task ids[s] is regularized, 0 on other tasks' heads."""
-        num_heads = len(self.head_indices)
-        keep = torch.ones(len(ids), num_params, device=ids.device)
-        for head, idx in enumerate(self.head_indices):
-            other = ((ids % num_heads) != head).nonzero().squeeze(1)
-            keep[other[:, None], idx.to(ids.device)[None, :]] = 0
-        return keep
+        """[S, num_params] bool: True where task ids[s] is regularized, False on the heads
+        of other tasks. No host sync (indices stay on the device)."""
+        if self.head_of_weight is None or self.head_of_weight.device != ids.device:
+            head_of = torch.full((num_params,), -1, dtype=torch.long)
+            for head, idx in enumerate(self.head_indices):
+                head_of[idx] = head
+            self.head_of_weight = head_of.to(ids.device)
+        own = (ids % len(self.head_indices))[:, None]
+        return (self.head_of_weight == -1) | (self.head_of_weight == own)
 
     @torch.no_grad()
     def snapshot(self, hnet: HyperNetwork, num_prev: int) -> None:
@@ -251,9 +254,12 @@ class OutputRegularizer:
         num_heads = len(self.head_indices)
         total = dz.new_zeros(())
         for head, row, c0, c1, gram_ref in self.head_segments:
-            other = (ids % num_heads) != head
-            u_dz, z_r = dz[other, row], z[other, row]  # [n, h]
-            u_z = torch.cat([z_r, z_r.new_ones(len(z_r), 1)], dim=1)
+            # Rows of tasks that use this head get weight 0: every term of the quadratic
+            # form is bilinear in (u_dz, u_z), so scaling both by 0/1 scales it by 0/1
+            # (a mask instead of a selection: no host sync).
+            other = ((ids % num_heads) != head).to(dz.dtype)[:, None]  # [S, 1]
+            u_dz, z_r = dz[:, row] * other, z[:, row]  # [S, h]
+            u_z = torch.cat([z_r, z_r.new_ones(len(z_r), 1)], dim=1) * other
             a = torch.cat([dw[c0:c1], db[c0:c1, None]], dim=1)  # [c1 - c0, h+1]
             grams = (gram_ref, w_ref[c0:c1].T @ a, a.T @ a)
             total = total + _quadratic_form(u_dz, u_z, grams)
