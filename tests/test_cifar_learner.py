@@ -167,3 +167,25 @@ def test_unordered_milestones_are_a_config_error():
     cfg.train.lr_milestones, cfg.train.lr_factors = [120, 80], [0.1, 0.01]
     with pytest.raises(ConfigError, match="must be positive epochs in increasing order"):
         validate(cfg)
+
+
+def test_task_inference_runs_every_candidate_with_its_own_bn_statistics():
+    from hypercl.inference import head_logits
+
+    learner = _resnet_learner(2)
+    tasks = [_task(0, 60, seed=0), _task(150, 100, seed=1)]
+    for t in (0, 1):
+        learner.train_task(t, tasks[t])
+    learner.hnet.eval()
+    learner.target.eval()
+    x, _ = next(tasks[0].test_batches(8))
+    with torch.no_grad():
+        weights = learner.hnet(torch.tensor([0, 1]))
+        batched = head_logits(
+            learner.target, x, weights, torch.tensor([0, 1]), 10, learner.stacked_bn_stats([0, 1])
+        )
+        for t in (0, 1):
+            alone = learner.target(x, weights[t], learner.bn_stats[t])[:, 10 * t : 10 * t + 10]
+            torch.testing.assert_close(batched[t], alone, rtol=1e-5, atol=1e-5)
+    acc, task_acc = learner.evaluate(0, tasks[0], num_learned=2, infer_task=True)
+    assert 0 <= acc <= 100 and 0 <= task_acc <= 100
