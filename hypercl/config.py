@@ -32,10 +32,15 @@ class Device(str, Enum):
 class BenchmarkName(str, Enum):
     split_mnist = "split_mnist"
     perm_mnist = "perm_mnist"
+    split_cifar10_100 = "split_cifar10_100"  # task 1: CIFAR-10; then CIFAR-100 in 10s
+    split_cifar10 = "split_cifar10"  # 5 tasks x 2 classes
+    split_cifar100 = "split_cifar100"  # 10 tasks x 10 classes
 
 
 class TargetName(str, Enum):
     mlp = "mlp"
+    resnet32 = "resnet32"  # CIFAR ResNet-32 with batch norm (needs 3x32x32 images)
+    zenkenet = "zenkenet"  # 4 conv + FC 512 (Zenke et al. 2017; needs 3x32x32 images)
 
 
 class HNetKind(str, Enum):
@@ -52,6 +57,8 @@ class Activation(str, Enum):
 
 class MethodName(str, Enum):
     hnet = "hnet"
+    finetune = "finetune"  # the hypernetwork without regularizer (beta 0), shared BN statistics
+    from_scratch = "from_scratch"  # no hypernetwork: fresh target weights per task
 
 
 class RegTargets(str, Enum):
@@ -82,6 +89,9 @@ class BenchmarkConfig:
     data_seed: int = 42  # seed of the data stream (e.g. pixel permutations), not of training
     padding: int = 2  # perm_mnist: zero pixels added on each side (28x28 -> 32x32)
     permute_first_task: bool = False  # perm_mnist: true permutes task 1 too (Avalanche's way)
+    augment: bool = False  # CIFAR: random crop (padding 4) + horizontal flip of train batches
+    train_subset: int | None = None  # CIFAR: random training images kept per task; null = all
+    test_subset: int | None = None  # CIFAR: random test images kept per task; null = all
 
 
 @dataclass
@@ -89,6 +99,7 @@ class TargetConfig:
     name: TargetName = TargetName.mlp
     hidden: list[int] = field(default_factory=lambda: [400, 400])
     activation: Activation = Activation.relu
+    per_task_bn: bool = True  # batch norm: running statistics per task (false: one shared set)
 
 
 @dataclass
@@ -109,6 +120,9 @@ class MethodConfig:
     reg_subset: int | None = None  # previous tasks sampled per step; null = all of them
     reg_targets: RegTargets = RegTargets.stored
     reg_impl: RegImpl = RegImpl.fast
+    # With one head per task: leave the weights of the heads task j does not use out of
+    # its regularizer term (the paper's CIFAR setting). False regularizes every output.
+    ignore_other_heads: bool = False
 
 
 @dataclass
@@ -119,6 +133,17 @@ class TrainConfig:
     eval_batch_size: int = 5000
     log_every: int = 100  # iterations between loss readouts (progress bar, W&B)
     cuda_graphs: bool = True  # on CUDA, replay each training step as one captured graph
+    # Epochs per task; when set, it replaces iters_per_task: one epoch is
+    # (training samples // batch_size) iterations, so tasks of different sizes differ.
+    epochs_per_task: int | None = None
+    # Learning-rate schedule: from epoch lr_milestones[i] on (counted from 0 within each
+    # task), lr = train.lr * lr_factors[i]. Empty: constant lr.
+    lr_milestones: list[int] = field(default_factory=list)
+    lr_factors: list[float] = field(default_factory=list)
+    adam_beta1: float = 0.9  # Adam's first-moment decay (beta2 stays 0.999)
+    # Fraction of each task's training set held out for validation (0: none). Validation
+    # accuracies are reported next to the test ones, so tuning never needs the test set.
+    val_fraction: float = 0.0
 
 
 @dataclass
@@ -189,3 +214,66 @@ def validate(cfg: Config) -> None:
         )
     if cfg.num_threads is not None:
         _require(cfg.num_threads > 0, "num_threads", cfg.num_threads, "must be positive or null")
+    validate_cifar_fields(cfg)
+    validate_baseline(cfg)
+
+
+def validate_baseline(cfg: Config) -> None:
+    """The baselines fix settings that would otherwise change what they measure."""
+    name = cfg.method.name.value
+    if cfg.method.name in (MethodName.finetune, MethodName.from_scratch):
+        _require(
+            cfg.method.beta == 0,
+            "method.beta",
+            cfg.method.beta,
+            f"method.name={name} trains without the output regularizer; set method.beta=0",
+        )
+    if cfg.method.name == MethodName.finetune:
+        _require(
+            not cfg.target.per_task_bn,
+            "target.per_task_bn",
+            cfg.target.per_task_bn,
+            f"method.name={name} keeps one set of batch-norm statistics for all tasks; "
+            "set target.per_task_bn=false",
+        )
+
+
+def validate_cifar_fields(cfg: Config) -> None:
+    """Checks of the epoch, schedule, Adam, validation and subset settings."""
+    train = cfg.train
+    if train.epochs_per_task is not None:
+        _require(
+            train.epochs_per_task > 0,
+            "train.epochs_per_task",
+            train.epochs_per_task,
+            "must be a positive integer, or null to use train.iters_per_task",
+        )
+    _require(
+        len(train.lr_milestones) == len(train.lr_factors),
+        "train.lr_milestones",
+        train.lr_milestones,
+        f"needs one factor per milestone in train.lr_factors (got {len(train.lr_factors)})",
+    )
+    steps = list(train.lr_milestones)
+    _require(
+        all(m > 0 for m in steps) and steps == sorted(set(steps)),
+        "train.lr_milestones",
+        steps,
+        "must be positive epochs in increasing order",
+    )
+    _require(
+        all(f > 0 for f in train.lr_factors),
+        "train.lr_factors",
+        train.lr_factors,
+        "every factor must be > 0",
+    )
+    _require(0 <= train.adam_beta1 < 1, "train.adam_beta1", train.adam_beta1, "must be in [0, 1)")
+    _require(
+        0 <= train.val_fraction < 1, "train.val_fraction", train.val_fraction, "must be in [0, 1)"
+    )
+    for key, value in {
+        "benchmark.train_subset": cfg.benchmark.train_subset,
+        "benchmark.test_subset": cfg.benchmark.test_subset,
+    }.items():
+        if value is not None:
+            _require(value > 0, key, value, "must be a positive number of images, or null for all")

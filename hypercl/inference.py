@@ -19,6 +19,7 @@ def head_logits(
     weights: torch.Tensor,
     heads: torch.Tensor,
     head_size: int,
+    buffers: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Logits of each weight set's own head.
 
@@ -27,11 +28,15 @@ def head_logits(
         weights: flat target weights, one row per candidate task [K, num_params].
         heads: index of the output head each candidate uses [K] (long).
         head_size: output units per head.
+        buffers: batch-norm statistics of each candidate task, {name: [K, ...]}, or None.
 
     Returns:
         [K, B, head_size]
     """
-    out = torch.vmap(target, in_dims=(None, 0))(x, weights)  # [K, B, num_heads * head_size]
+    if buffers is None:
+        out = torch.vmap(target, in_dims=(None, 0))(x, weights)  # [K, B, num_heads * head_size]
+    else:
+        out = torch.vmap(target, in_dims=(None, 0, 0))(x, weights, buffers)
     k, b = out.shape[:2]
     out = out.view(k, b, -1, head_size)
     return out[torch.arange(k, device=out.device), :, heads]  # [K, B, head_size]

@@ -19,8 +19,9 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
+from hypercl.baselines import ScratchWeights
 from hypercl.benchmarks import TaskData
-from hypercl.config import Config, MethodConfig, TrainConfig
+from hypercl.config import Config, MethodConfig, MethodName, TrainConfig
 from hypercl.cuda_graph import GraphedStep
 from hypercl.hnets import HyperNetwork, build_hnet
 from hypercl.inference import head_logits, infer_task_and_class
@@ -78,23 +79,32 @@ class HNetLearner:
 
     def __init__(
         self,
-        hnet: HyperNetwork,
+        hnet: HyperNetwork | ScratchWeights,
         target: FunctionalTarget,
         heads: Heads,
         method: MethodConfig,
         train: TrainConfig,
         generator: torch.Generator,
+        per_task_bn: bool = True,
     ) -> None:
         self.hnet, self.target, self.heads = hnet, target, heads
         self.method, self.train_cfg = method, train
         self.generator = generator
+        # Batch-norm running statistics by task (targets with buffers only). Without
+        # per_task_bn every task's entry is the same dict: one set shared by all tasks.
+        self.per_task_bn = per_task_bn
+        self.bn_stats: dict[int, dict[str, torch.Tensor]] = {}
         self.regularizer = OutputRegularizer(
             method.reg_targets, method.reg_impl, method.reg_subset, generator
         )
+        if method.ignore_other_heads and heads.num_heads > 1:
+            self.regularizer.ignore_other_heads(
+                [target.output_indices(heads.slice(k)) for k in range(heads.num_heads)]
+            )
 
     @property
     def device(self) -> torch.device:
-        return self.hnet.head.weight.device
+        return next(self.hnet.parameters()).device
 
     def make_optimizer(self, task_id: int) -> torch.optim.Adam:
         """Adam over theta and the current task's embedding only (earlier ones stay frozen).
@@ -103,8 +113,11 @@ class HNetLearner:
         On CUDA it is ``capturable`` (state on the device), so a step can be a CUDA graph.
         """
         params = [*self.hnet.theta().values(), self.hnet.task_embs[task_id]]
+        betas = (self.train_cfg.adam_beta1, 0.999)
         capturable = self.device.type == "cuda"
-        return torch.optim.Adam(params, lr=self.train_cfg.lr, fused=True, capturable=capturable)
+        return torch.optim.Adam(
+            params, lr=self.train_cfg.lr, betas=betas, fused=True, capturable=capturable
+        )
 
     def use_cuda_graph(self) -> bool:
         """Replay each step as a CUDA graph: on CUDA, unless a random subset of previous
@@ -119,7 +132,7 @@ class HNetLearner:
         """Cross-entropy of task ``task_id``'s head on a batch x [B, ...], y [B]."""
         ids = torch.full((1,), task_id, device=self.device)  # a fill: no host copy
         weights = self.hnet(ids)[0]
-        logits = self.target(x, weights)[:, self.heads.slice(task_id)]
+        logits = self.target(x, weights, self.bn_stats.get(task_id))[:, self.heads.slice(task_id)]
         return F.cross_entropy(logits, y)
 
     def train_step(self, task_id: int, optimizer: torch.optim.Adam, x, y) -> dict:
@@ -139,17 +152,49 @@ class HNetLearner:
         optimizer.step()
         return {"loss_task": loss_task.detach(), "loss_reg": loss_reg.detach()}
 
+    def iters_per_epoch(self, data: TaskData) -> int:
+        """Full batches in one pass over the task's training set (the last partial is dropped)."""
+        return max(1, len(data.y_train) // self.train_cfg.batch_size)
+
+    def num_iters(self, data: TaskData) -> int:
+        """Training steps for a task: ``epochs_per_task`` epochs if set, else ``iters_per_task``."""
+        if self.train_cfg.epochs_per_task is None:
+            return self.train_cfg.iters_per_task
+        return self.train_cfg.epochs_per_task * self.iters_per_epoch(data)
+
+    def init_bn_stats(self, task_id: int) -> None:
+        """Fresh running statistics for task ``task_id`` (or the shared set without per-task BN)."""
+        if not self.target.has_buffers or task_id in self.bn_stats:
+            return
+        if self.per_task_bn or not self.bn_stats:
+            self.bn_stats[task_id] = self.target.init_buffers(self.device)
+        else:
+            self.bn_stats[task_id] = next(iter(self.bn_stats.values()))
+
     def train_task(self, task_id: int, data: TaskData, on_step: StepCallback | None = None) -> None:
-        """Train task ``task_id`` for ``train.iters_per_task`` steps on data (on device)."""
-        self.regularizer.snapshot(self.hnet, task_id)
+        """Train task ``task_id`` for :meth:`num_iters` steps on data (on device).
+
+        The learning rate follows ``train.lr_milestones``/``lr_factors`` (epochs of this
+        task); batch-norm statistics of the task are updated in place.
+        """
+        # Without a regularizer (beta 0: finetune, from_scratch) there is nothing to snapshot.
+        self.regularizer.snapshot(self.hnet, task_id if self.method.beta > 0 else 0)
+        self.init_bn_stats(task_id)
         optimizer = self.make_optimizer(task_id)
         sampler = BatchSampler(
             len(data.y_train), self.train_cfg.batch_size, self.generator, self.device
         )
         self.hnet.train()
+        self.target.train()
+        per_epoch = self.iters_per_epoch(data)
         step_fn = partial(self.train_step, task_id, optimizer)
-        graphed = GraphedStep(step_fn, warmup=3) if self.use_cuda_graph() else None
-        for step in range(1, self.train_cfg.iters_per_task + 1):
+        graphed, graph_lr = None, None
+        for step in range(1, self.num_iters(data) + 1):
+            lr = self.train_cfg.lr * lr_factor(self.train_cfg, (step - 1) // per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if self.use_cuda_graph() and lr != graph_lr:  # a graph holds the lr it captured
+                graphed, graph_lr = GraphedStep(step_fn, warmup=3), lr
             x, y = data.train_batch(sampler.next())
             losses = graphed(x, y) if graphed is not None else step_fn(x, y)
             if on_step is not None:
@@ -166,14 +211,16 @@ class HNetLearner:
         value is None.
         """
         self.hnet.eval()
+        self.target.eval()
         ids = torch.arange(num_learned) if infer_task else torch.tensor([task_id])
         ids = ids.to(self.device)
         weights = self.hnet(ids)  # [K, num_params], generated once
+        buffers = self.stacked_bn_stats(ids.tolist())
         heads = ids % self.heads.num_heads
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         task_right = torch.zeros_like(correct)
         for x, y in data.test_batches(self.train_cfg.eval_batch_size):
-            logits = head_logits(self.target, x, weights, heads, self.heads.head_size)
+            logits = head_logits(self.target, x, weights, heads, self.heads.head_size, buffers)
             task, cls = infer_task_and_class(logits)
             hit = cls == y
             if infer_task:
@@ -185,6 +232,26 @@ class HNetLearner:
         acc = 100.0 * correct.item() / n
         return acc, (100.0 * task_right.item() / n if infer_task else None)
 
+    def stacked_bn_stats(self, task_ids: list[int]) -> dict[str, torch.Tensor] | None:
+        """Running statistics of each task, stacked: {name: [K, ...]}; None without BN."""
+        if not self.target.has_buffers:
+            return None
+        missing = [t for t in task_ids if t not in self.bn_stats]
+        if missing:
+            raise ValueError(f"no batch-norm statistics for tasks {missing}: train them first")
+        names = self.target.buffer_specs
+        return {n: torch.stack([self.bn_stats[t][n] for t in task_ids]) for n in names}
+
+
+def lr_factor(train: TrainConfig, epoch: int) -> float:
+    """Multiplier of ``train.lr`` in ``epoch`` (0-based) of a task: the factor of the last
+    milestone reached, 1 before the first."""
+    factor = 1.0
+    for milestone, f in zip(train.lr_milestones, train.lr_factors, strict=True):
+        if epoch >= milestone:
+            factor = f
+    return factor
+
 
 def build_learner(
     cfg: Config,
@@ -193,14 +260,22 @@ def build_learner(
     num_tasks: int,
     generator: torch.Generator,
     device: torch.device | str = "cpu",
+    input_shape: tuple[int, ...] | None = None,
 ) -> HNetLearner:
-    """Target, hypernetwork and learner for ``num_tasks`` tasks of ``in_features`` inputs."""
+    """Target, hypernetwork and learner for ``num_tasks`` tasks of ``in_features`` inputs
+    (conv targets also need the ``input_shape`` (C, H, W))."""
     target = build_target(
         cfg.target.name,
         in_features,
         heads.out_features,
         list(cfg.target.hidden),
         cfg.target.activation,
+        input_shape,
     )
-    hnet = build_hnet(cfg.hnet, target.num_params, num_tasks).to(device)
-    return HNetLearner(hnet, target, heads, cfg.method, cfg.train, generator)
+    if cfg.method.name == MethodName.from_scratch:
+        hnet = ScratchWeights(target, num_tasks, generator).to(device)
+    else:
+        hnet = build_hnet(cfg.hnet, target.num_params, num_tasks).to(device)
+    return HNetLearner(
+        hnet, target, heads, cfg.method, cfg.train, generator, cfg.target.per_task_bn
+    )

@@ -25,6 +25,11 @@ Two exact implementations (``impl``):
   two small differences (dz with dz, dz with dW, dW with dW), so nothing cancels
   catastrophically. The padding of the last chunk is subtracted by the same form over the
   padding columns. With the lookahead, W, b and z are their looked-ahead values.
+
+With :meth:`OutputRegularizer.ignore_other_heads` the weights of the output heads that a
+task does not use are left out of its distance (with one head per task, task j's
+embedding is only ever run with head j). ``direct`` masks them; ``fast`` subtracts the same
+quadratic form over each other head's columns, row by row of the chunk it lies in.
 """
 
 from __future__ import annotations
@@ -133,6 +138,41 @@ class OutputRegularizer:
         self.num_prev = 0
         self.snap: dict[str, torch.Tensor] = {}
         self.grams: tuple[torch.Tensor, torch.Tensor] | None = None  # fast: W*^T W*, tail
+        self.head_indices: list[torch.Tensor] | None = None  # flat weight indices per head
+        # fast: (head, row, first column, end column, W*[cols]^T W*[cols]) per piece of a head
+        self.head_segments: list[tuple[int, int, int, int, torch.Tensor]] = []
+
+    def ignore_other_heads(self, head_indices: list[torch.Tensor]) -> None:
+        """Leave the weights of other tasks' heads out: head k's flat indices are
+        ``head_indices[k]`` and task j uses head ``j % len(head_indices)``."""
+        self.head_indices = [idx.sort().values for idx in head_indices]
+        self.head_of_weight: torch.Tensor | None = None  # direct: [num_params], -1 = no head
+
+    def _segments(self, w_ref: torch.Tensor) -> list[tuple[int, int, int, int, torch.Tensor]]:
+        """Cut every head's indices into runs of consecutive columns within one row."""
+        chunk = w_ref.shape[0]
+        segments = []
+        for head, idx in enumerate(self.head_indices or []):
+            rows, cols = (idx // chunk).tolist(), (idx % chunk).tolist()
+            start = 0
+            for i in range(1, len(cols) + 1):
+                if i == len(cols) or rows[i] != rows[start] or cols[i] != cols[i - 1] + 1:
+                    c0, c1 = cols[start], cols[i - 1] + 1
+                    w = w_ref[c0:c1]
+                    segments.append((head, rows[start], c0, c1, w.T @ w))
+                    start = i
+        return segments
+
+    def _keep_mask(self, ids: torch.Tensor, num_params: int) -> torch.Tensor:
+        """[S, num_params] bool: True where task ids[s] is regularized, False on the heads
+        of other tasks. No host sync (indices stay on the device)."""
+        if self.head_of_weight is None or self.head_of_weight.device != ids.device:
+            head_of = torch.full((num_params,), -1, dtype=torch.long)
+            for head, idx in enumerate(self.head_indices):
+                head_of[idx] = head
+            self.head_of_weight = head_of.to(ids.device)
+        own = (ids % len(self.head_indices))[:, None]
+        return (self.head_of_weight == -1) | (self.head_of_weight == own)
 
     @torch.no_grad()
     def snapshot(self, hnet: HyperNetwork, num_prev: int) -> None:
@@ -156,6 +196,7 @@ class OutputRegularizer:
             w_ref = self.snap["head.weight"]
             tail = w_ref[hnet.last_row_width :]
             self.grams = (w_ref.T @ w_ref, tail.T @ tail)
+            self.head_segments = self._segments(w_ref)
 
     @torch.no_grad()
     def reference(self, hnet: HyperNetwork, ids: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -194,14 +235,35 @@ class OutputRegularizer:
         params = dict(hnet.theta()) if theta is None else theta
         if self.impl == RegImpl.direct:
             outputs = functional_call(hnet, params, (ids,))
-            return (outputs - ref["outputs"]).pow(2).sum() / ids.numel()
+            diff = outputs - ref["outputs"]
+            if self.head_indices is not None:
+                diff = diff * self._keep_mask(ids, diff.shape[1])
+            return diff.pow(2).sum() / ids.numel()
         rows = functional_call(hnet, params, (ids,), {"rows_only": True})
         w_ref = ref["head.weight"]
-        total = gram_squared_distance(
-            rows - ref["rows"], rows, w_ref, params["head.weight"] - w_ref,
-            params["head.bias"] - ref["head.bias"], hnet.last_row_width, *self.grams,
-        )  # fmt: skip
+        dz, dw = rows - ref["rows"], params["head.weight"] - w_ref
+        db = params["head.bias"] - ref["head.bias"]
+        total = gram_squared_distance(dz, rows, w_ref, dw, db, hnet.last_row_width, *self.grams)
+        if self.head_segments:
+            total = total - self._other_heads_distance(ids, dz, rows, w_ref, dw, db)
         return total / ids.numel()
+
+    def _other_heads_distance(self, ids, dz, z, w_ref, dw, db) -> torch.Tensor:
+        """Sum over tasks in ids [S] and over the heads they do not use of ``||H - H*||^2``
+        on those heads' columns (dz, z: [S, R, h]; w_ref, dw: [C, h]; db: [C])."""
+        num_heads = len(self.head_indices)
+        total = dz.new_zeros(())
+        for head, row, c0, c1, gram_ref in self.head_segments:
+            # Rows of tasks that use this head get weight 0: every term of the quadratic
+            # form is bilinear in (u_dz, u_z), so scaling both by 0/1 scales it by 0/1
+            # (a mask instead of a selection: no host sync).
+            other = ((ids % num_heads) != head).to(dz.dtype)[:, None]  # [S, 1]
+            u_dz, z_r = dz[:, row] * other, z[:, row]  # [S, h]
+            u_z = torch.cat([z_r, z_r.new_ones(len(z_r), 1)], dim=1) * other
+            a = torch.cat([dw[c0:c1], db[c0:c1, None]], dim=1)  # [c1 - c0, h+1]
+            grams = (gram_ref, w_ref[c0:c1].T @ a, a.T @ a)
+            total = total + _quadratic_form(u_dz, u_z, grams)
+        return total
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from hypercl.benchmarks import build_benchmark
+from hypercl.benchmarks import build_benchmark, with_validation
 from hypercl.config import Config, ConfigError, Device, Scenario, validate
 from hypercl.learner import Heads, build_learner
 from hypercl.loggers import build_logger
@@ -113,13 +113,17 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
     data_dir = (
         Path(to_absolute_path(cfg.data_dir)) if HydraConfig.initialized() else Path(cfg.data_dir)
     )
-    benchmark = build_benchmark(cfg.benchmark, data_dir).to(device)
+    benchmark = build_benchmark(cfg.benchmark, data_dir)
+    benchmark = with_validation(benchmark, cfg.train.val_fraction, cfg.benchmark.data_seed)
+    benchmark = benchmark.to(device)
     tasks, num_tasks = benchmark.tasks, benchmark.num_tasks
     # CL2 shares one head; CL1 and CL3 have one head per task (CL3 infers which at test time).
     heads = Heads(1 if cfg.scenario == Scenario.cl2 else num_tasks, benchmark.head_size)
     infer_task = cfg.scenario != Scenario.cl1
 
-    learner = build_learner(cfg, benchmark.in_features, heads, num_tasks, generator, device)
+    learner = build_learner(
+        cfg, benchmark.in_features, heads, num_tasks, generator, device, benchmark.input_shape
+    )
     counts = param_counts(learner.hnet, learner.target.num_params)
     log.info(
         "%s: %d tasks, target %d weights, hypernetwork %d (ratio %.3f), device %s",
@@ -133,21 +137,30 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
 
     run_name = f"{cfg.name}-seed{cfg.seed}-{run_dir.name}"
     logger = build_logger(cfg.logger, config_dict or {}, run_dir, run_name)
-    iters = cfg.train.iters_per_task
     acc: list[list[float | None]] = [[None] * num_tasks for _ in range(num_tasks)]
+    val_acc = validation_matrix(benchmark)
+    task_iters = [learner.num_iters(task) for task in tasks]
     task_infer: list[float | None] = [None] * num_tasks
     train_time = 0.0
     ok = False
     try:
         for t, task in enumerate(tasks):
+            iters, offset = task_iters[t], sum(task_iters[:t])
             bar = tqdm(total=iters, desc=f"task {t + 1}/{num_tasks}", disable=None, leave=False)
 
-            def on_step(step: int, losses: dict[str, torch.Tensor], t: int = t, bar=bar) -> None:
+            def on_step(
+                step: int,
+                losses: dict[str, torch.Tensor],
+                t: int = t,
+                bar=bar,
+                iters: int = iters,
+                offset: int = offset,
+            ) -> None:
                 bar.update(1)
                 if step % cfg.train.log_every == 0 or step == iters:
                     values = {k: v.item() for k, v in losses.items()}
                     bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
-                    logger.log_losses(t * iters + step, t, values)
+                    logger.log_losses(offset + step, t, values)
 
             tic = time.perf_counter()
             learner.train_task(t, task, on_step)
@@ -155,6 +168,8 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
             bar.close()
             for j in range(t + 1):
                 acc[t][j], task_infer[j] = learner.evaluate(j, tasks[j], t + 1, infer_task)
+                if val_acc is not None:
+                    val_acc[t][j] = learner.evaluate(j, tasks[j].validation(), t + 1, infer_task)[0]
             accs = [a for a in acc[t] if a is not None]
             log.info(
                 "after task %d/%d: accuracy %s (mean %.2f)",
@@ -163,14 +178,15 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
                 " ".join(f"{a:.2f}" for a in accs),
                 sum(accs) / len(accs),
             )
-            logger.log_task((t + 1) * iters, t, accs)
+            logger.log_task(offset + iters, t, accs)
 
         results = {
             "benchmark": benchmark.name,
             "scenario": cfg.scenario.value,
             "method": cfg.method.name.value,
             "seed": cfg.seed,
-            "iters_per_task": iters,
+            "iters_per_task": cfg.train.iters_per_task,
+            "task_iters": task_iters,
             "acc_matrix": acc,
             **summarize(acc),
             "task_infer_acc": task_infer if infer_task else None,
@@ -182,6 +198,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
             "num_threads": torch.get_num_threads(),
             "versions": package_versions(),
             "git_commit": commit,
+            **validation_summary(val_acc),
         }
         paths = write_run_outputs(run_dir, results, f"{cfg.name} (seed {cfg.seed})")
         logger.log_results(results, paths["matrix_png"])
@@ -196,6 +213,21 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
     )
     print(f"Results written to {run_dir}: results.json, accuracy_matrix.csv/png, config.yaml")
     return results
+
+
+def validation_matrix(benchmark) -> list[list[float | None]] | None:
+    """An empty T x T validation accuracy matrix, or None without validation sets."""
+    if benchmark.tasks[0].x_val is None:
+        return None
+    return [[None] * benchmark.num_tasks for _ in range(benchmark.num_tasks)]
+
+
+def validation_summary(val_acc: list[list[float | None]] | None) -> dict:
+    """``val_acc_matrix`` and the final mean validation accuracy (empty without validation)."""
+    if val_acc is None:
+        return {}
+    final = [a for a in val_acc[-1] if a is not None]
+    return {"val_acc_matrix": val_acc, "val_final_acc_mean": sum(final) / len(final)}
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

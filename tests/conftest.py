@@ -33,3 +33,13 @@ def split_mnist(mnist_dir):
     from hypercl.benchmarks import split_mnist
 
     return split_mnist(mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def cifar_dir() -> Path:
+    """A directory holding CIFAR-10 and CIFAR-100 in torchvision's layout (python pickles)."""
+    root = data_dir()
+    for sub in ("cifar-10-batches-py", "cifar-100-python"):
+        if not (root / sub).is_dir():
+            pytest.skip(f"{sub} not found under {root}; set HYPERCL_DATA_DIR")
+    return root
