@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from hypercl.augment import random_crop_flip
 from hypercl.config import BenchmarkConfig, BenchmarkName, ConfigError
+from hypercl.errors import DataError, HyperclError
 
 
 @dataclass
@@ -421,8 +422,80 @@ def with_validation(benchmark: Benchmark, fraction: float, seed: int) -> Benchma
     return replace(benchmark, tasks=tasks)
 
 
-def build_benchmark(cfg: BenchmarkConfig, data_dir: Path) -> Benchmark:
-    """The benchmark named by ``cfg.name``, reading (or downloading) data under data_dir."""
+# Files that torchvision reads, per data set, relative to data_dir (its own layout).
+DATA_FILES = {
+    "MNIST": [
+        f"MNIST/raw/{name}"
+        for name in (
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        )
+    ],
+    "CIFAR-10": [
+        f"cifar-10-batches-py/{name}"
+        for name in (
+            "data_batch_1",
+            "data_batch_2",
+            "data_batch_3",
+            "data_batch_4",
+            "data_batch_5",
+            "test_batch",
+            "batches.meta",
+        )  # fmt: skip
+    ],
+    "CIFAR-100": [f"cifar-100-python/{name}" for name in ("train", "test", "meta")],
+}
+DATASETS = {
+    BenchmarkName.split_mnist: ["MNIST"],
+    BenchmarkName.perm_mnist: ["MNIST"],
+    BenchmarkName.split_cifar10: ["CIFAR-10"],
+    BenchmarkName.split_cifar100: ["CIFAR-100"],
+    BenchmarkName.split_cifar10_100: ["CIFAR-10", "CIFAR-100"],
+}
+
+
+def missing_data_files(name: BenchmarkName, data_dir: Path) -> list[Path]:
+    """The files a benchmark reads that are not under ``data_dir``."""
+    paths = [data_dir / f for dataset in DATASETS[name] for f in DATA_FILES[dataset]]
+    return [p for p in paths if not p.is_file()]
+
+
+def build_benchmark(cfg: BenchmarkConfig, data_dir: Path, download: bool = True) -> Benchmark:
+    """The benchmark named by ``cfg.name``, reading data under data_dir.
+
+    Missing files are downloaded by torchvision if ``download``; else, or if they cannot be
+    read, a :class:`DataError` says which files were looked for and how to get them.
+    """
+    datasets = " and ".join(DATASETS[cfg.name])
+    missing = missing_data_files(cfg.name, data_dir)
+    if missing and not download:
+        raise DataError(
+            f"{cfg.name.value} needs {datasets} in torchvision's layout under {data_dir}, but "
+            f"{len(missing)} file(s) are missing, e.g. {missing[0]}. Copy the files there, point "
+            "data_dir (or $HYPERCL_DATA_DIR) to where they are, or set data_download=true to "
+            "let torchvision download them."
+        )
+    try:
+        return _load_benchmark(cfg, data_dir)
+    except HyperclError:
+        raise
+    except Exception as err:  # torchvision / Avalanche: failed download, unreadable file
+        reason = f"{type(err).__name__}: {err}".splitlines()[0].rstrip(": ")
+        raise DataError(
+            f"could not load {datasets} for {cfg.name.value} from {data_dir} ({reason}). "
+            + (
+                "The files are missing and could not be downloaded: copy them there or set "
+                "data_dir to where they are."
+                if missing
+                else "The files may be corrupt or incomplete: delete them and run again with "
+                "data_download=true, or copy intact ones there."
+            )
+        ) from err
+
+
+def _load_benchmark(cfg: BenchmarkConfig, data_dir: Path) -> Benchmark:
     if cfg.name == BenchmarkName.split_mnist:
         return split_mnist(data_dir, cfg.num_tasks)
     if cfg.name == BenchmarkName.perm_mnist:

@@ -7,14 +7,13 @@ express (positive sizes, ``lr > 0``, ...) and raises :class:`ConfigError` naming
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 
 from hydra.core.config_store import ConfigStore
 
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the key and the fix."""
+from hypercl.errors import ConfigError
 
 
 class Scenario(str, Enum):
@@ -133,6 +132,7 @@ class TrainConfig:
     eval_batch_size: int = 5000
     log_every: int = 100  # iterations between loss readouts (progress bar, W&B)
     cuda_graphs: bool = True  # on CUDA, replay each training step as one captured graph
+    checkpoint_every: int = 1000  # steps between checkpoints (one is also kept after each task)
     # Epochs per task; when set, it replaces iters_per_task: one epoch is
     # (training samples // batch_size) iterations, so tasks of different sizes differ.
     epochs_per_task: int | None = None
@@ -163,6 +163,8 @@ class Config:
     data_dir: str = "${oc.env:HYPERCL_DATA_DIR,./data}"
     device: Device = Device.auto
     num_threads: int | None = None  # torch intra-op threads on CPU; null = torch default
+    deterministic: bool = False  # deterministic kernels only (CUDA: slower; CPU is already)
+    data_download: bool = True  # let torchvision download missing data sets into data_dir
     scenario: Scenario = Scenario.cl1
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
@@ -197,14 +199,16 @@ def validate(cfg: Config) -> None:
         "train.batch_size": cfg.train.batch_size,
         "train.eval_batch_size": cfg.train.eval_batch_size,
         "train.log_every": cfg.train.log_every,
+        "train.checkpoint_every": cfg.train.checkpoint_every,
     }
     for key, value in positive.items():
         _require(value > 0, key, value, "must be a positive integer")
     _require(cfg.benchmark.padding >= 0, "benchmark.padding", cfg.benchmark.padding, "must be >= 0")
     for key, sizes in {"hnet.hidden": cfg.hnet.hidden, "target.hidden": cfg.target.hidden}.items():
         _require(all(s > 0 for s in sizes), key, sizes, "every layer size must be positive")
-    _require(cfg.train.lr > 0, "train.lr", cfg.train.lr, "must be > 0")
-    _require(cfg.method.beta >= 0, "method.beta", cfg.method.beta, "must be >= 0")
+    lr, beta = cfg.train.lr, cfg.method.beta
+    _require(math.isfinite(lr) and lr > 0, "train.lr", lr, "must be a finite number > 0")
+    _require(math.isfinite(beta) and beta >= 0, "method.beta", beta, "must be a finite number >= 0")
     if cfg.method.reg_subset is not None:
         _require(
             cfg.method.reg_subset > 0,

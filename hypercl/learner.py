@@ -23,6 +23,7 @@ from hypercl.baselines import ScratchWeights
 from hypercl.benchmarks import TaskData
 from hypercl.config import Config, MethodConfig, MethodName, TrainConfig
 from hypercl.cuda_graph import GraphedStep
+from hypercl.errors import NonFiniteLossError
 from hypercl.hnets import HyperNetwork, build_hnet
 from hypercl.inference import head_logits, infer_task_and_class
 from hypercl.regularizer import OutputRegularizer, adam_lookahead
@@ -61,6 +62,12 @@ class BatchSampler:
         self.perm = torch.empty(0, dtype=torch.long, device=device)
         self.pos = 0
 
+    def state_dict(self) -> dict:
+        return {"perm": self.perm.cpu(), "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.perm, self.pos = state["perm"].to(self.device), state["pos"]
+
     def next(self) -> torch.Tensor:
         """Indices of the next batch: [batch_size] long."""
         if self.pos + self.batch_size > self.perm.numel():
@@ -97,6 +104,13 @@ class HNetLearner:
         self.regularizer = OutputRegularizer(
             method.reg_targets, method.reg_impl, method.reg_subset, generator
         )
+        # The task being trained: its optimizer, batch order and steps done (checkpointed).
+        self.optimizer: torch.optim.Adam | None = None
+        self.sampler: BatchSampler | None = None
+        self.step = 0
+        # On the device, updated inside the step: steps taken, first step with a NaN/inf loss.
+        self.step_count = torch.zeros((), dtype=torch.long, device=self.device)
+        self.first_bad_step = torch.zeros((), dtype=torch.long, device=self.device)
         if method.ignore_other_heads and heads.num_heads > 1:
             self.regularizer.ignore_other_heads(
                 [target.output_indices(heads.slice(k)) for k in range(heads.num_heads)]
@@ -150,7 +164,22 @@ class HNetLearner:
             loss_reg = self.regularizer(self.hnet, override)
             (self.method.beta * loss_reg).backward()
         optimizer.step()
+        with torch.no_grad():  # device-side bookkeeping: no host sync, fine in a CUDA graph
+            self.step_count.add_(1)
+            bad = ~torch.isfinite(loss_task + loss_reg) & (self.first_bad_step == 0)
+            self.first_bad_step.copy_(torch.where(bad, self.step_count, self.first_bad_step))
         return {"loss_task": loss_task.detach(), "loss_reg": loss_reg.detach()}
+
+    def check_finite(self, task_id: int) -> None:
+        """Raise :class:`NonFiniteLossError` if a loss of this task was NaN or infinite."""
+        bad = int(self.first_bad_step)
+        if bad:
+            raise NonFiniteLossError(
+                f"the loss became NaN or infinite in task {task_id + 1} at step {bad}. "
+                f"Lower train.lr (now {self.train_cfg.lr}) or method.beta "
+                f"(now {self.method.beta}), or check the data; the run directory keeps the "
+                "last good checkpoint."
+            )
 
     def iters_per_epoch(self, data: TaskData) -> int:
         """Full batches in one pass over the task's training set (the last partial is dropped)."""
@@ -171,25 +200,43 @@ class HNetLearner:
         else:
             self.bn_stats[task_id] = next(iter(self.bn_stats.values()))
 
-    def train_task(self, task_id: int, data: TaskData, on_step: StepCallback | None = None) -> None:
-        """Train task ``task_id`` for :meth:`num_iters` steps on data (on device).
-
-        The learning rate follows ``train.lr_milestones``/``lr_factors`` (epochs of this
-        task); batch-norm statistics of the task are updated in place.
-        """
+    def begin_task(self, task_id: int, data: TaskData) -> None:
+        """Regularizer snapshot, fresh batch-norm statistics, optimizer and batch order."""
         # Without a regularizer (beta 0: finetune, from_scratch) there is nothing to snapshot.
         self.regularizer.snapshot(self.hnet, task_id if self.method.beta > 0 else 0)
         self.init_bn_stats(task_id)
-        optimizer = self.make_optimizer(task_id)
-        sampler = BatchSampler(
+        self.optimizer = self.make_optimizer(task_id)
+        self.sampler = BatchSampler(
             len(data.y_train), self.train_cfg.batch_size, self.generator, self.device
         )
+        self.step = 0
+
+    def train_task(
+        self,
+        task_id: int,
+        data: TaskData,
+        on_step: StepCallback | None = None,
+        resume: bool = False,
+    ) -> None:
+        """Train task ``task_id`` for :meth:`num_iters` steps on data (on device).
+
+        With ``resume``, go on after step ``self.step`` of a state restored by
+        :meth:`load_state_dict`; else start the task with :meth:`begin_task`. The learning
+        rate follows ``train.lr_milestones``/``lr_factors`` (epochs of this task);
+        batch-norm statistics of the task are updated in place.
+        """
+        if not resume:
+            self.begin_task(task_id, data)
+        optimizer, sampler = self.optimizer, self.sampler
+        self.step_count = torch.full((), self.step, dtype=torch.long, device=self.device)
+        self.first_bad_step = torch.zeros((), dtype=torch.long, device=self.device)
         self.hnet.train()
         self.target.train()
         per_epoch = self.iters_per_epoch(data)
         step_fn = partial(self.train_step, task_id, optimizer)
         graphed, graph_lr = None, None
-        for step in range(1, self.num_iters(data) + 1):
+        num_iters = self.num_iters(data)
+        for step in range(self.step + 1, num_iters + 1):
             lr = self.train_cfg.lr * lr_factor(self.train_cfg, (step - 1) // per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -197,8 +244,46 @@ class HNetLearner:
                 graphed, graph_lr = GraphedStep(step_fn, warmup=3), lr
             x, y = data.train_batch(sampler.next())
             losses = graphed(x, y) if graphed is not None else step_fn(x, y)
+            self.step = step
+            if step % self.train_cfg.log_every == 0 or step == num_iters:
+                self.check_finite(task_id)
             if on_step is not None:
                 on_step(step, losses)
+
+    def state_dict(self) -> dict:
+        """Everything that changes while training: parameters, optimizer and regularizer
+        states, batch-norm statistics, batch order, steps done in the current task."""
+        return {
+            "hnet": self.hnet.state_dict(),
+            "bn_stats": self.bn_stats,
+            "regularizer": self.regularizer.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "sampler": self.sampler.state_dict() if self.sampler else None,
+            "step": self.step,
+        }
+
+    def load_state_dict(self, state: dict, task_id: int, data: TaskData) -> None:
+        """Restore a :meth:`state_dict` taken while training task ``task_id`` on ``data``."""
+        device = self.device
+        self.hnet.load_state_dict(state["hnet"])
+        moved: dict[int, dict[str, torch.Tensor]] = {}  # shared statistics stay shared
+        self.bn_stats = {}
+        for task, stats in state["bn_stats"].items():
+            if id(stats) not in moved:
+                moved[id(stats)] = {k: v.to(device) for k, v in stats.items()}
+            self.bn_stats[task] = moved[id(stats)]
+        snap = state["regularizer"]
+        snap = {**snap, "snap": {k: v.to(device) for k, v in snap["snap"].items()}}
+        self.regularizer.load_state_dict(snap, self.hnet)
+        self.optimizer = self.make_optimizer(task_id)
+        if state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler = BatchSampler(
+            len(data.y_train), self.train_cfg.batch_size, self.generator, device
+        )
+        if state["sampler"] is not None:
+            self.sampler.load_state_dict(state["sampler"])
+        self.step = state["step"]
 
     @torch.no_grad()
     def evaluate(self, task_id: int, data: TaskData, num_learned: int, infer_task: bool):

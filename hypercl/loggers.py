@@ -37,9 +37,12 @@ class WandbLogger(NullLogger):
         config: the resolved experiment config as a plain dict.
         run_dir: the job's directory; W&B files go to ``run_dir/wandb``.
         name: the run's display name.
+        run_id: the id of the run to continue (a resumed job), or None for a new run.
     """
 
-    def __init__(self, cfg: LoggerConfig, config: dict, run_dir: Path, name: str) -> None:
+    def __init__(
+        self, cfg: LoggerConfig, config: dict, run_dir: Path, name: str, run_id: str | None = None
+    ) -> None:
         import wandb
 
         self.wandb = wandb
@@ -53,6 +56,8 @@ class WandbLogger(NullLogger):
             dir=str(run_dir),
             mode=cfg.mode.value,
             reinit="finish_previous",
+            id=run_id,
+            resume="allow" if run_id else None,
         )
         self.run_id = self.run.id
 
@@ -79,8 +84,10 @@ class WandbLogger(NullLogger):
         self.run.finish(exit_code=0 if ok else 1)
 
 
-def build_logger(cfg: LoggerConfig, config: dict, run_dir: Path, name: str) -> NullLogger:
-    """The logger named by ``cfg.kind``."""
+def build_logger(
+    cfg: LoggerConfig, config: dict, run_dir: Path, name: str, run_id: str | None = None
+) -> NullLogger:
+    """The logger named by ``cfg.kind``; ``run_id`` continues an earlier W&B run."""
     if cfg.kind == LoggerKind.wandb:
-        return WandbLogger(cfg, config, run_dir, name)
+        return WandbLogger(cfg, config, run_dir, name, run_id)
     return NullLogger()

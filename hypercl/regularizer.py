@@ -192,11 +192,24 @@ class OutputRegularizer:
                 "head.weight": hnet.head.weight.detach().clone(),
                 "head.bias": hnet.head.bias.detach().clone(),
             }
-        if self.impl == RegImpl.fast:  # W*^T W*, over all columns and over the padding
+        self._derive(hnet)
+
+    def _derive(self, hnet: HyperNetwork) -> None:
+        """fast: W*^T W* over all columns and over the padding, and the heads' pieces."""
+        if self.impl == RegImpl.fast and self.num_prev > 0:
             w_ref = self.snap["head.weight"]
             tail = w_ref[hnet.last_row_width :]
             self.grams = (w_ref.T @ w_ref, tail.T @ tail)
             self.head_segments = self._segments(w_ref)
+
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps: the number of previous tasks and the snapshot."""
+        return {"num_prev": self.num_prev, "snap": self.snap}
+
+    def load_state_dict(self, state: dict, hnet: HyperNetwork) -> None:
+        """Restore a :meth:`state_dict`; the Gram matrices are recomputed from it."""
+        self.num_prev, self.snap, self.grams = state["num_prev"], state["snap"], None
+        self._derive(hnet)
 
     @torch.no_grad()
     def reference(self, hnet: HyperNetwork, ids: torch.Tensor) -> dict[str, torch.Tensor]:

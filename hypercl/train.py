@@ -5,6 +5,7 @@ Data flows one way: config -> benchmark -> learner -> metrics -> logger and resu
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -24,7 +25,15 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from hypercl.benchmarks import build_benchmark, with_validation
-from hypercl.config import Config, ConfigError, Device, Scenario, validate
+from hypercl.checkpoint import (
+    CHECKPOINT,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from hypercl.config import Config, Device, Scenario, validate
+from hypercl.errors import ConfigError, HyperclError
 from hypercl.learner import Heads, build_learner
 from hypercl.loggers import build_logger
 from hypercl.metrics import param_counts, summarize
@@ -100,20 +109,28 @@ def seed_everything(seed: int) -> torch.Generator:
 def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
     """Train on every task of the benchmark in order and write the run's outputs.
 
+    A checkpoint is written every ``train.checkpoint_every`` steps and after every task; if
+    ``run_dir`` holds one, the run goes on from it and ends as the uninterrupted run would.
+
     Returns:
         The contents of ``results.json``.
     """
     started = time.perf_counter()
-    commit = git_commit()  # now, not at the end: the checkout may change while we train
+    ckpt_path = run_dir / CHECKPOINT
+    state = load_checkpoint(ckpt_path)
+    commit = state["git_commit"] if state else git_commit()  # the code that started the run
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts
+        torch.use_deterministic_algorithms(True)
     device = resolve_device(cfg.device)
     generator = seed_everything(cfg.seed)
 
     data_dir = (
         Path(to_absolute_path(cfg.data_dir)) if HydraConfig.initialized() else Path(cfg.data_dir)
     )
-    benchmark = build_benchmark(cfg.benchmark, data_dir)
+    benchmark = build_benchmark(cfg.benchmark, data_dir, cfg.data_download)
     benchmark = with_validation(benchmark, cfg.train.val_fraction, cfg.benchmark.data_seed)
     benchmark = benchmark.to(device)
     tasks, num_tasks = benchmark.tasks, benchmark.num_tasks
@@ -134,19 +151,64 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
         counts["compression_ratio"],
         device,
     )
+    task_iters = [learner.num_iters(task) for task in tasks]
+    if state is None:
+        progress = {
+            "task": 0,  # the task being trained (num_tasks: all done)
+            "acc": [[None] * num_tasks for _ in range(num_tasks)],
+            "val_acc": validation_matrix(benchmark),
+            "task_infer": [None] * num_tasks,
+            "train_time": 0.0,
+            "wall_time": 0.0,
+        }
+    else:
+        progress = state["progress"]
+        if progress["task"] < num_tasks:
+            learner.load_state_dict(state["learner"], progress["task"], tasks[progress["task"]])
+        set_rng_state(state["rng"], generator)
+        log.info(
+            "resuming from %s: task %d, step %d",
+            ckpt_path,
+            progress["task"] + 1,
+            state["learner"]["step"],
+        )
+    acc, val_acc, task_infer = progress["acc"], progress["val_acc"], progress["task_infer"]
 
     run_name = f"{cfg.name}-seed{cfg.seed}-{run_dir.name}"
-    logger = build_logger(cfg.logger, config_dict or {}, run_dir, run_name)
-    acc: list[list[float | None]] = [[None] * num_tasks for _ in range(num_tasks)]
-    val_acc = validation_matrix(benchmark)
-    task_iters = [learner.num_iters(task) for task in tasks]
-    task_infer: list[float | None] = [None] * num_tasks
-    train_time = 0.0
+    logger = build_logger(
+        cfg.logger, config_dict or {}, run_dir, run_name, state["wandb_run_id"] if state else None
+    )
+
+    # Training time: earlier tasks (and runs) plus the current task since it (re)started.
+    clock = {"train_before": 0.0, "task_started": 0.0}
+
+    def task_train_time() -> float:
+        return clock["train_before"] + time.perf_counter() - clock["task_started"]
+
+    def checkpoint(train_time: float, where: str) -> None:
+        progress["train_time"] = train_time
+        progress["wall_time"] = wall_before + time.perf_counter() - started
+        save_checkpoint(
+            ckpt_path,
+            {
+                "progress": progress,
+                "learner": learner.state_dict(),
+                "rng": rng_state(generator),
+                "wandb_run_id": logger.run_id,
+                "git_commit": commit,
+            },
+        )
+        log.info("checkpoint saved: %s", where)
+
+    wall_before = progress["wall_time"]
+    resume_task = progress["task"] if state is not None else None  # goes on mid-task
     ok = False
     try:
-        for t, task in enumerate(tasks):
-            iters, offset = task_iters[t], sum(task_iters[:t])
+        for t in range(progress["task"], num_tasks):
+            task, iters, offset = tasks[t], task_iters[t], sum(task_iters[:t])
+            resume = t == resume_task
             bar = tqdm(total=iters, desc=f"task {t + 1}/{num_tasks}", disable=None, leave=False)
+            bar.update(learner.step if resume else 0)
 
             def on_step(
                 step: int,
@@ -161,10 +223,13 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
                     values = {k: v.item() for k, v in losses.items()}
                     bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
                     logger.log_losses(offset + step, t, values)
+                if step % cfg.train.checkpoint_every == 0 and step < iters:
+                    learner.check_finite(t)  # never checkpoint a broken model
+                    checkpoint(task_train_time(), f"task {t + 1}, step {step}")
 
-            tic = time.perf_counter()
-            learner.train_task(t, task, on_step)
-            train_time += time.perf_counter() - tic
+            clock.update(train_before=progress["train_time"], task_started=time.perf_counter())
+            learner.train_task(t, task, on_step, resume)
+            progress["train_time"] = task_train_time()
             bar.close()
             for j in range(t + 1):
                 acc[t][j], task_infer[j] = learner.evaluate(j, tasks[j], t + 1, infer_task)
@@ -179,6 +244,8 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
                 sum(accs) / len(accs),
             )
             logger.log_task(offset + iters, t, accs)
+            progress["task"] = t + 1
+            checkpoint(progress["train_time"], f"after task {t + 1}")
 
         results = {
             "benchmark": benchmark.name,
@@ -192,8 +259,9 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
             "task_infer_acc": task_infer if infer_task else None,
             "task_infer_acc_mean": sum(task_infer) / num_tasks if infer_task else None,
             **counts,
-            "train_time_s": train_time,
-            "wall_time_s": time.perf_counter() - started,
+            "train_time_s": progress["train_time"],
+            "wall_time_s": wall_before + time.perf_counter() - started,
+            "resumed": state is not None,
             "device": str(device),
             "num_threads": torch.get_num_threads(),
             "versions": package_versions(),
@@ -232,17 +300,25 @@ def validation_summary(val_acc: list[list[float | None]] | None) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float:
-    """Hydra job: validate the config, run, return the final mean accuracy (for sweepers)."""
+    """Hydra job: validate the config, then run, resume from a checkpoint, or report that
+    the run already finished; return the final mean accuracy (for sweepers).
+
+    A user error (:class:`HyperclError`) prints one line and exits with its code.
+    """
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         config: Config = OmegaConf.to_object(cfg)
         validate(config)
+        finished = run_dir / "results.json"
+        if finished.exists():  # the same config: RunDirGuard refused any other
+            print(f"hypercl: this run already finished; its results are in {finished}")
+            return json.loads(finished.read_text())["final_acc_mean"]
         resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
         results = run(config, run_dir, resolved)
-    except ConfigError as err:
-        print(f"hypercl: config error: {err}", file=sys.stderr)
-        sys.exit(2)
+    except HyperclError as err:
+        print(f"hypercl: {err.kind}: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
     return results["final_acc_mean"]
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from wandb_records import run_info
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,30 +25,6 @@ def hypercl_train(*overrides: str, data_dir: Path | None = None, cwd: Path = REP
         text=True,
         timeout=600,
     )
-
-
-@pytest.mark.parametrize(
-    "override,expected",
-    [
-        ("benchmark=splitmnist", "Could not find 'benchmark/splitmnist'"),
-        ("hnet.chunk_size=-5", "hnet.chunk_size=-5 is invalid: must be a positive integer."),
-        ("train.lr=abc", "Value 'abc' of type 'str' could not be converted to Float"),
-        ("train.lr=0", "train.lr=0.0 is invalid: must be > 0."),
-        ("method.beta=-1", "method.beta=-1.0 is invalid: must be >= 0."),
-        ("train.lrr=1", "Key 'lrr' not in 'TrainConfig'"),
-        ("scenario=cl4", "Invalid value 'cl4', expected one of [cl1, cl2, cl3]"),
-    ],
-)
-def test_bad_override_fails_with_short_message(override, expected, tmp_path):
-    proc = hypercl_train(override, f"hydra.run.dir={tmp_path / 'run'}")
-    assert proc.returncode != 0
-    assert expected in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert len(proc.stderr.splitlines()) <= 15
-    if override == "benchmark=splitmnist":
-        assert "split_mnist" in proc.stderr  # the allowed values are listed
-    if override == "train.lr=abc":
-        assert "full_key: train.lr" in proc.stderr
 
 
 def test_multirun_with_wandb_gives_two_offline_runs_in_one_group(tmp_path, mnist_dir):

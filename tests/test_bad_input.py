@@ -1,0 +1,114 @@
+"""Every bad input in README's table "Bad input" is tried here as a user would: the command
+fails with a non-zero exit code and one clear message (no traceback), and nothing that was
+already written is changed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from test_cli import REPO, hypercl_train
+
+SMALL = ("num_threads=1", "train.iters_per_task=3")
+
+# (overrides, what stderr must contain, exit code). {tmp} is a fresh temporary directory.
+CASES = [
+    ("benchmark=splitmnist", "Could not find 'benchmark/splitmnist'", 1),
+    ("experiment=split_mnist_cl9", "Could not find 'experiment/split_mnist_cl9'", 1),
+    ("train.lrr=1", "Key 'lrr' not in 'TrainConfig'", 1),
+    ("train.lr=abc", "Value 'abc' of type 'str' could not be converted to Float", 1),
+    ("scenario=cl4", "Invalid value 'cl4', expected one of [cl1, cl2, cl3]", 1),
+    ("hnet.chunk_size=-5", "hnet.chunk_size=-5 is invalid: must be a positive integer.", 2),
+    ("target.hidden=[400,0]", "target.hidden=[400, 0] is invalid: every layer size must be "
+     "positive.", 2),
+    ("train.lr=0", "train.lr=0.0 is invalid: must be a finite number > 0.", 2),
+    ("train.lr=inf", "train.lr=inf is invalid: must be a finite number > 0.", 2),
+    ("method.beta=-1", "method.beta=-1.0 is invalid: must be a finite number >= 0.", 2),
+    ("num_threads=0", "num_threads=0 is invalid: must be positive or null.", 2),
+    ("train.checkpoint_every=0", "train.checkpoint_every=0 is invalid: must be a positive "
+     "integer.", 2),
+    ("train.val_fraction=1.5", "train.val_fraction=1.5 is invalid: must be in [0, 1).", 2),
+    ("hnet.chunk_size=500000", "hnet.chunk_size=500000 is invalid: larger than the target "
+     "network's 478410 weights; choose a chunk size <= 478410.", 2),
+    ("benchmark.num_tasks=6", "benchmark.num_tasks=6 is invalid: split_mnist has exactly 5 "
+     "tasks.", 2),
+    ("data_dir={tmp}/nowhere data_download=false", "hypercl: data error: split_mnist needs "
+     "MNIST in torchvision's layout under {tmp}/nowhere, but 4 file(s) are missing, e.g. "
+     "{tmp}/nowhere/MNIST/raw/train-images-idx3-ubyte.", 2),
+    ("data_dir={tmp}/corrupt", "hypercl: data error: could not load MNIST for split_mnist from "
+     "{tmp}/corrupt", 2),
+    ("hydra.run.dir={tmp}/a_file/run", "hypercl: run directory error: cannot write the run "
+     "directory {tmp}/a_file/run: {tmp}/a_file is a file, not a directory.", 2),
+    ("train.lr=1e30", "hypercl: training stopped: the loss became NaN or infinite in task 1 "
+     "at step", 3),
+    ("hydra.run.dir={tmp}/finished train.iters_per_task=4", "hypercl: run directory error: "
+     "{tmp}/finished holds a run with another config (train.iters_per_task: 3 -> 4).", 2),
+]  # fmt: skip
+if not torch.cuda.is_available():
+    CASES.append(
+        ("device=cuda", "device='cuda' is invalid: no CUDA device is visible; use device=cpu.", 2)
+    )
+
+
+def prepare(tmp: Path, mnist_dir: Path) -> None:
+    """A plain file, a truncated copy of MNIST and a finished run under ``tmp``."""
+    (tmp / "a_file").write_text("not a directory")
+    corrupt = tmp / "corrupt" / "MNIST" / "raw"
+    shutil.copytree(mnist_dir / "MNIST" / "raw", corrupt)
+    images = corrupt / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:100_000])
+    (corrupt / "train-images-idx3-ubyte.gz").unlink()  # or torchvision would unpack it again
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, mnist_dir) -> Path:
+    """A finished run in ``<tmp>/finished``, beside what :func:`prepare` puts in ``<tmp>``."""
+    tmp = tmp_path_factory.mktemp("bad")
+    prepare(tmp, mnist_dir)
+    run_dir = tmp / "finished"
+    assert hypercl_train(*SMALL, f"hydra.run.dir={run_dir}", data_dir=mnist_dir).returncode == 0
+    return run_dir
+
+
+@pytest.mark.parametrize("overrides,expected,code", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_clear_message(overrides, expected, code, finished_run, mnist_dir):
+    tmp = finished_run.parent
+    before = {p: p.read_bytes() for p in finished_run.rglob("*") if p.is_file()}
+    args = overrides.format(tmp=tmp).split()
+    if not any(a.startswith("hydra.run.dir=") for a in args):
+        args.append(f"hydra.run.dir={tmp / 'run'}")
+    proc = hypercl_train(*SMALL, *args, data_dir=mnist_dir)
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert expected.format(tmp=tmp) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # Ours: one line. Hydra's (exit code 1): its message and the options it knows, no more.
+    assert len(proc.stderr.strip().splitlines()) <= (1 if code > 1 else 25), proc.stderr
+    after = {p: p.read_bytes() for p in finished_run.rglob("*") if p.is_file()}
+    assert after == before  # nothing already written was changed
+
+
+def test_nan_loss_keeps_the_last_good_checkpoint(tmp_path, mnist_dir):
+    # The lr jumps to 1e30 in the second epoch (from step 94 of task 1): the loss diverges.
+    proc = hypercl_train(
+        "num_threads=1", "train.iters_per_task=150", "train.checkpoint_every=50",
+        "train.log_every=50", "train.lr_milestones=[1]", "train.lr_factors=[1e30]",
+        f"hydra.run.dir={tmp_path}", data_dir=mnist_dir,
+    )  # fmt: skip
+    assert proc.returncode == 3
+    step = int(re.search(r"in task 1 at step (\d+)\.", proc.stderr).group(1))
+    assert 94 <= step <= 100
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["learner"]["step"] == 50  # the checkpoint before the divergence is kept
+    assert all(torch.isfinite(v).all() for v in state["learner"]["hnet"].values())
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_readme_lists_every_bad_input():
+    readme = (REPO / "README.md").read_text()
+    for overrides, _, code in CASES:
+        row = next((line for line in readme.splitlines() if f"`{overrides}`" in line), None)
+        assert row is not None, f"README's bad-input table lacks `{overrides}`"
+        assert f"| {code} |" in row
