@@ -36,6 +36,11 @@ from hypercl.train import git_commit
 
 REPO = Path(__file__).resolve().parent.parent
 SETTINGS = {"split_mnist_cl1": ((1, 28, 28), 2), "perm_mnist10_cl1": ((1024,), 10)}
+# Step times only (--cifar): the convolutional targets, 6 tasks of 10 classes.
+CIFAR_SETTINGS = {
+    "split_cifar10_100_resnet32": ((3, 32, 32), 10),
+    "split_cifar10_100_zenkenet": ((3, 32, 32), 10),
+}
 DEVICE = torch.device("cpu")  # set by --device
 
 
@@ -69,11 +74,11 @@ def make_learner(experiment: str, num_tasks: int, **method) -> tuple[HNetLearner
     cfg = load_config(experiment)
     for key, value in method.items():
         setattr(cfg.method, key, value)
-    input_shape, head_size = SETTINGS[experiment]
+    input_shape, head_size = {**SETTINGS, **CIFAR_SETTINGS}[experiment]
     in_features = int(torch.Size(input_shape).numel())
     torch.manual_seed(0)
     learner = build_learner(cfg, in_features, Heads(num_tasks, head_size), num_tasks,
-                            torch.Generator(), DEVICE)  # fmt: skip
+                            torch.Generator(), DEVICE, input_shape)  # fmt: skip
     return learner, input_shape, cfg.train.batch_size
 
 
@@ -127,12 +132,12 @@ def square_matmul_peak(repeats: int, n: int = 2048) -> float:
     return 2 * n**3 / median_time(lambda: a @ b, repeats, inner=3) / 1e9
 
 
-def bench_steps(repeats: int, rows: list[dict]) -> None:
+def bench_steps(repeats: int, rows: list[dict], settings: dict, prev_tasks=(1, 5, 9)) -> None:
     variants = [(RegImpl.fast, False), (RegImpl.direct, False)]
     if DEVICE.type == "cuda":
         variants += [(RegImpl.fast, True), (RegImpl.direct, True)]
-    for experiment in SETTINGS:
-        for num_prev in (1, 5, 9):
+    for experiment in settings:
+        for num_prev in prev_tasks:
             result, flops = {}, {}
             for impl, graph in variants:
                 learner, step = step_timer(experiment, num_prev, impl, graph)
@@ -332,6 +337,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench.md")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--cifar", action="store_true", help="also time ResNet-32/ZenkeNet steps")
     parser.add_argument("--memory-probe", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global DEVICE
@@ -350,7 +356,9 @@ def main() -> None:
             rows.append({"section": "peak", "setting": experiment, "variant": "target GEMMs",
                          "threads": threads,
                          "gflop_per_s": target_matmul_peak(experiment, args.repeats)})  # fmt: skip
-        bench_steps(args.repeats, rows)
+        bench_steps(args.repeats, rows, SETTINGS)
+        if args.cifar:  # 6 tasks: the last one has 5 previous tasks
+            bench_steps(args.repeats, rows, CIFAR_SETTINGS, prev_tasks=(1, 5))
         bench_inference(args.repeats, rows, args.loop_images)
     threads = max(args.threads)
     torch.set_num_threads(threads)

@@ -1,0 +1,45 @@
+"""CUDA graphs change nothing but speed: training a task with each step replayed as a graph
+gives the same parameters as the eager loop (runs only where a GPU is visible)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from test_cli import REPO
+
+from hypercl.benchmarks import TaskData
+from hypercl.learner import Heads, build_learner
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+SHAPES = {"split_mnist_cl1": (1, 28, 28), "split_cifar10_100_resnet32_smoke": (3, 32, 32)}
+
+
+def train_two_tasks(experiment: str, cuda_graphs: bool) -> dict[str, torch.Tensor]:
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = OmegaConf.to_object(compose("config", [f"experiment={experiment}"]))
+    cfg.train.iters_per_task, cfg.train.epochs_per_task, cfg.train.cuda_graphs = (
+        20,
+        None,
+        cuda_graphs,
+    )
+    torch.manual_seed(0)
+    shape, device = SHAPES[experiment], torch.device("cuda")
+    data = TaskData(
+        torch.rand(256, *shape, device=device), torch.randint(0, 2, (256,), device=device),
+        torch.rand(8, *shape, device=device), torch.randint(0, 2, (8,), device=device),
+    )  # fmt: skip
+    learner = build_learner(cfg, shape[0] * shape[1] * shape[2], Heads(2, 10), 2,
+                            torch.Generator().manual_seed(0), device, shape)  # fmt: skip
+    for task in range(2):  # the second task has the regularizer and its lookahead
+        learner.train_task(task, data)
+    return {k: v.detach().cpu() for k, v in learner.hnet.state_dict().items()}
+
+
+@pytest.mark.parametrize("experiment", list(SHAPES))
+def test_graph_replay_gives_the_eager_parameters(experiment):
+    eager, graphed = train_two_tasks(experiment, False), train_two_tasks(experiment, True)
+    for name, value in eager.items():
+        torch.testing.assert_close(graphed[name], value, rtol=1e-5, atol=1e-6, msg=name)
