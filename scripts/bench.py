@@ -17,6 +17,7 @@ import csv
 import json
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -270,6 +271,7 @@ def bench_full_run(rows: list[dict], threads: int, experiment: str) -> None:
     run_dir = (
         REPO / "results" / "bench_runs" / (experiment + ("_gpu" if DEVICE.type == "cuda" else ""))
     )
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, not a resumption of the last
     proc = subprocess.run(
         [sys.executable, "-m", "hypercl.train", f"experiment={experiment}", "seed=1",
          f"num_threads={threads}", f"device={DEVICE.type}", f"hydra.run.dir={run_dir}"],
