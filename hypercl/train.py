@@ -29,6 +29,7 @@ from hypercl.learner import Heads, build_learner
 from hypercl.loggers import build_logger
 from hypercl.metrics import param_counts, summarize
 from hypercl.results import write_run_outputs
+from hypercl.sweeps import objective, sweep_job
 
 log = logging.getLogger("hypercl")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # absolute: console script too
@@ -231,8 +232,13 @@ def validation_summary(val_acc: list[list[float | None]] | None) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> float:
-    """Hydra job: validate the config, run, return the final mean accuracy (for sweepers)."""
+@sweep_job  # under Optuna & co., a failed job returns NaN: a failed trial, not a failed sweep
+def main(cfg: DictConfig) -> float | None:
+    """Hydra job: validate the config, run, return the final mean *validation* accuracy.
+
+    The return value is what a sweeper optimizes (:func:`hypercl.sweeps.objective`): None
+    without a validation split, never the test accuracy.
+    """
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         config: Config = OmegaConf.to_object(cfg)
@@ -243,7 +249,7 @@ def main(cfg: DictConfig) -> float:
     except ConfigError as err:
         print(f"hypercl: config error: {err}", file=sys.stderr)
         sys.exit(2)
-    return results["final_acc_mean"]
+    return objective(results)  # validation accuracy, never test (hypercl.sweeps)
 
 
 if __name__ == "__main__":
