@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hypercl.config import LoggerConfig, LoggerKind
+from hypercl.sweeps import job_context
 
 
 class NullLogger:
@@ -34,7 +35,9 @@ class WandbLogger(NullLogger):
 
     Args:
         cfg: project, entity, group, tags and mode (offline|online|disabled).
-        config: the resolved experiment config as a plain dict.
+        config: the resolved experiment config as a plain dict; the Hydra job's overrides
+            (``overrides``) and, in a multirun, its sweep (``sweep``: dir, job_num, sweeper)
+            are added, so the W&B UI can filter and group a sweep's runs by them.
         run_dir: the job's directory; W&B files go to ``run_dir/wandb``.
         name: the run's display name.
         run_id: the id of the run to continue (a resumed job), or None for a new run.
@@ -52,7 +55,7 @@ class WandbLogger(NullLogger):
             group=cfg.group,
             tags=list(cfg.tags),
             name=name,
-            config=config,
+            config={**config, **job_context()},
             dir=str(run_dir),
             mode=cfg.mode.value,
             reinit="finish_previous",

@@ -38,6 +38,7 @@ from hypercl.learner import Heads, build_learner
 from hypercl.loggers import build_logger
 from hypercl.metrics import param_counts, summarize
 from hypercl.results import write_run_outputs
+from hypercl.sweeps import objective, sweep_job
 
 log = logging.getLogger("hypercl")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # absolute: console script too
@@ -299,11 +300,14 @@ def validation_summary(val_acc: list[list[float | None]] | None) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> float:
+@sweep_job  # under Optuna & co., a failed job raises TrialFailed: a failed trial, not sweep
+def main(cfg: DictConfig) -> float | None:
     """Hydra job: validate the config, then run, resume from a checkpoint, or report that
-    the run already finished; return the final mean accuracy (for sweepers).
+    the run already finished; return the final mean *validation* accuracy.
 
-    A user error (:class:`HyperclError`) prints one line and exits with its code.
+    The return value is what a sweeper optimizes (:func:`hypercl.sweeps.objective`): None
+    without a validation split, never the test accuracy. A user error
+    (:class:`HyperclError`) prints one line and exits with its code.
     """
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
@@ -312,14 +316,14 @@ def main(cfg: DictConfig) -> float:
         finished = run_dir / "results.json"
         if finished.exists():  # the same config: RunDirGuard refused any other
             print(f"hypercl: this run already finished; its results are in {finished}")
-            return json.loads(finished.read_text())["final_acc_mean"]
+            return objective(json.loads(finished.read_text()))
         resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
         results = run(config, run_dir, resolved)
     except HyperclError as err:
         print(f"hypercl: {err.kind}: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
-    return results["final_acc_mean"]
+    return objective(results)  # validation accuracy, never test (hypercl.sweeps)
 
 
 if __name__ == "__main__":

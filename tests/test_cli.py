@@ -41,7 +41,8 @@ def test_multirun_with_wandb_gives_two_offline_runs_in_one_group(tmp_path, mnist
     runs = sorted(sweep.glob("*/wandb/offline-run-*/run-*.wandb"))
     assert len(runs) == 2, list(sweep.rglob("*"))
     infos = [run_info(path) for path in runs]
-    assert {info.run_group for info in infos} == {"split_mnist_cl1"}
+    # one group per sweep: the experiment name and the sweep directory's name
+    assert {info.run_group for info in infos} == {"split_mnist_cl1-sweep"}
     assert len({info.run_id for info in infos}) == 2
     seeds = sorted(json.loads((sweep / d / "results.json").read_text())["seed"] for d in "01")
     assert seeds == [1, 2]
