@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from hypercl.benchmarks import build_benchmark, with_validation
-from hypercl.config import Config, ConfigError, Device, Scenario, validate
+from hypercl.config import HNET_METHODS, Config, ConfigError, Device, Scenario, validate
 from hypercl.learner import Heads, build_learner
 from hypercl.loggers import build_logger
 from hypercl.metrics import param_counts, summarize
@@ -103,6 +103,10 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
     Returns:
         The contents of ``results.json``.
     """
+    if cfg.method.name not in HNET_METHODS:  # the baselines, on avalanche-lib
+        from hypercl.avalanche_methods import run_avalanche
+
+        return run_avalanche(cfg, run_dir, config_dict)
     started = time.perf_counter()
     commit = git_commit()  # now, not at the end: the checkout may change while we train
     if cfg.num_threads is not None:
