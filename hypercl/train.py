@@ -27,7 +27,7 @@ from hypercl.benchmarks import build_benchmark, with_validation
 from hypercl.config import HNET_METHODS, Config, ConfigError, Device, Scenario, validate
 from hypercl.learner import Heads, build_learner
 from hypercl.loggers import build_logger
-from hypercl.metrics import param_counts, summarize
+from hypercl.metrics import hnet_stored_params, param_counts, summarize
 from hypercl.results import write_run_outputs
 
 log = logging.getLogger("hypercl")
@@ -196,6 +196,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
             "task_infer_acc": task_infer if infer_task else None,
             "task_infer_acc_mean": sum(task_infer) / num_tasks if infer_task else None,
             **counts,
+            **hnet_stored_params(learner.hnet, learner.target.buffer_numel, cfg.target.per_task_bn),
             "train_time_s": train_time,
             "wall_time_s": time.perf_counter() - started,
             "device": str(device),

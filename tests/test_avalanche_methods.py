@@ -66,7 +66,10 @@ def test_every_method_runs_from_the_command_line(tmp_path, mnist_dir, method):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["method"] == method and results["task_iters"] == [30] * 5
     assert results["acc_matrix"][0][0] > 75  # 2 classes: chance is 50
-    assert results["params_stored_total"] >= results["num_params_target"] > 0
+    if method == "hnet":  # the chunked hypernetwork is smaller than its target
+        assert 0 < results["params_stored_total"] == results["num_params_hnet"]
+    else:
+        assert results["params_stored_total"] >= results["num_params_target"] > 0
     assert results["params_stored_per_task"] >= 0
     assert (run_dir / "accuracy_matrix.png").exists()
 
