@@ -236,22 +236,25 @@ class _Permute:
 
 
 def avalanche_stream(benchmark: Benchmark, task_labels: list[int], label_offsets: list[int]):
-    """The benchmark's training sets as an Avalanche stream (``train_stream``): experience
-    t holds task t's samples with task label ``task_labels[t]`` and class labels
+    """The benchmark as an Avalanche scenario (``train_stream``, ``test_stream``):
+    experience t holds task t's samples with task label ``task_labels[t]`` and class labels
     ``y + label_offsets[t]``. Tensors are wrapped, not copied."""
-    datasets = []
-    for task, label, offset in zip(benchmark.tasks, task_labels, label_offsets, strict=True):
-        y = task.y_train.cpu() + offset
-        datasets.append(
-            _make_taskaware_tensor_classification_dataset(
-                task.x_train.cpu(),
-                y,
-                transform=None if task.perm is None else _Permute(task.perm.cpu()),
-                task_labels=label,
-                targets=y.tolist(),
-            )
+
+    def dataset(x, y, perm, label, offset):
+        y = y.cpu() + offset
+        return _make_taskaware_tensor_classification_dataset(
+            x.cpu(),
+            y,
+            transform=None if perm is None else _Permute(perm.cpu()),
+            task_labels=label,
+            targets=y.tolist(),
         )
-    return with_classes_timeline(with_task_labels(benchmark_from_datasets(train=datasets)))
+
+    train, test = [], []
+    for task, label, offset in zip(benchmark.tasks, task_labels, label_offsets, strict=True):
+        train.append(dataset(task.x_train, task.y_train, task.perm, label, offset))
+        test.append(dataset(task.x_test, task.y_test, task.perm, label, offset))
+    return with_classes_timeline(with_task_labels(benchmark_from_datasets(train=train, test=test)))
 
 
 def num_iters(cfg: Config, task: TaskData) -> int:
