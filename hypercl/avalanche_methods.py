@@ -117,26 +117,26 @@ def hyperparameters(cfg: Config, benchmark: str, num_tasks: int) -> dict:
     m, name = cfg.method, cfg.method.name
     published = VAN_DE_VEN.get((benchmark, cfg.scenario.value), {})
 
-    def pick(value, key: str):
+    def pick(value, key: str, config_key: str):
         if value is not None:
             return value
         if key not in published:
             raise ConfigError(
-                f"method.{key if key != 'gamma' else 'ewc_gamma'}=None is invalid for "
-                f"{benchmark}/{cfg.scenario.value}: no published value; set it."
+                f"method.{config_key}=None is invalid for {benchmark}/{cfg.scenario.value}: "
+                "no published value to fill in; set a number."
             )
         return published[key]
 
     if name in (MethodName.ewc, MethodName.online_ewc):
         hp = {
-            "ewc_lambda": pick(m.ewc_lambda, name.value),
+            "ewc_lambda": pick(m.ewc_lambda, name.value, "ewc_lambda"),
             "fisher_batch_size": m.fisher_batch_size,
         }
         if name == MethodName.online_ewc:
-            hp["ewc_gamma"] = pick(m.ewc_gamma, "gamma")
+            hp["ewc_gamma"] = pick(m.ewc_gamma, "gamma", "ewc_gamma")
         return hp
     if name == MethodName.si:
-        return {"si_c": pick(m.si_c, "si"), "si_epsilon": m.si_epsilon}
+        return {"si_c": pick(m.si_c, "si", "si_c"), "si_epsilon": m.si_epsilon}
     if name == MethodName.lwf:
         t2 = m.lwf_temperature**2
         alpha = [k * t2 for k in range(num_tasks)] if m.lwf_alpha is None else m.lwf_alpha

@@ -198,3 +198,20 @@ def test_class_incremental_shared_head_predicts_over_classes_seen_so_far(split_m
     x = b.benchmark.tasks[0].x_test[:50]
     out = model(x)
     assert out.shape == (50, 6) and (out[:, 4:] < -1e8).all()
+
+
+def test_published_hyperparameters_fill_nulls_and_unknown_ones_are_config_errors():
+    from hypercl.avalanche_methods import hyperparameters
+    from hypercl.config import ConfigError
+
+    cfg = compose_config("experiment=split_mnist_cl3", "method=online_ewc")
+    assert hyperparameters(cfg, "split_mnist", 5) == {
+        "ewc_lambda": 1e9,
+        "ewc_gamma": 0.8,
+        "fisher_batch_size": 1,
+    }
+    cfg = compose_config("experiment=split_mnist_cl1", "method=lwf")
+    assert hyperparameters(cfg, "split_mnist", 5)["lwf_alpha"] == [0.0, 4.0, 8.0, 12.0, 16.0]
+    cfg = compose_config("experiment=split_mnist_cl1", "method=si")
+    with pytest.raises(ConfigError, match="method.si_c=None is invalid for split_cifar10/cl1"):
+        hyperparameters(cfg, "split_cifar10", 5)
