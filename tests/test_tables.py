@@ -85,14 +85,16 @@ def test_table_content(runs_dir, tmp_path):
     assert "n=1, no SEM: below paper by 0.21" in md  # finetune CL2 vs 59.21
 
 
-def test_committed_mnist_table_is_regenerated_exactly(tmp_path):
-    """results/mnist.md and .csv are what the documented command makes of the committed
-    run summaries."""
-    runs = REPO / "results" / "runs" / "mnist"
-    if not (REPO / "results" / "mnist.md").exists() or not runs.exists():
-        pytest.skip("no committed MNIST table")
+@pytest.mark.parametrize("name", ["mnist", "mnist_reduced"])
+def test_committed_tables_are_regenerated_exactly(tmp_path, name):
+    """results/<name>.md and .csv are what the documented command makes of the committed
+    run summaries in results/runs/<name>."""
+    runs = REPO / "results" / "runs" / name
+    if not (REPO / "results" / f"{name}.md").exists() or not runs.exists():
+        pytest.skip(f"no committed {name} table")
     out = tmp_path / "results"
-    cmd = [sys.executable, "-m", "hypercl.tables", "results/runs/mnist", "--out", str(out)]
-    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
-    for name in ("mnist.md", "mnist.csv"):
-        assert (out / name).read_text() == (REPO / "results" / name).read_text(), name
+    cmd = [sys.executable, "-m", "hypercl.tables", f"results/runs/{name}", "--out", str(out)]
+    subprocess.run([*cmd, "--name", name], cwd=REPO, check=True, capture_output=True)
+    for suffix in (".md", ".csv"):
+        expected = (REPO / "results" / f"{name}{suffix}").read_text()
+        assert (out / f"{name}{suffix}").read_text() == expected, name + suffix
