@@ -1,6 +1,6 @@
-"""Baselines for the same streams: ``finetune`` and ``from_scratch``.
+"""Hypernetwork-harness baselines: ``from_scratch`` and the ``*_finetune`` presets.
 
-* ``finetune``: the hypernetwork trained task after task without its regularizer
+* ``*_finetune`` presets: the hypernetwork trained task after task without its regularizer
   (``method.beta = 0``) and with one set of batch-norm statistics for all tasks
   (``target.per_task_bn = false``); the learner is the usual one.
 * ``from_scratch``: no hypernetwork. Every task gets its own target weights, freshly

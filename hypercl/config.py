@@ -56,8 +56,20 @@ class Activation(str, Enum):
 
 class MethodName(str, Enum):
     hnet = "hnet"
-    finetune = "finetune"  # the hypernetwork without regularizer (beta 0), shared BN statistics
     from_scratch = "from_scratch"  # no hypernetwork: fresh target weights per task
+    # Baselines on the plain target network (hypercl.avalanche_methods, avalanche-lib):
+    finetune = "finetune"  # plain sequential training (Avalanche Naive)
+    ewc = "ewc"  # elastic weight consolidation, one penalty per task (Avalanche EWC)
+    online_ewc = "online_ewc"  # one running Fisher (Avalanche EWC, mode="online")
+    si = "si"  # synaptic intelligence (Avalanche SynapticIntelligence)
+    lwf = "lwf"  # learning without forgetting (Avalanche LwF)
+    replay = "replay"  # experience replay, fixed buffer (Avalanche Replay)
+    joint = "joint"  # all tasks at once, the upper bound (Avalanche JointTraining)
+    separate = "separate"  # an independent target network per task
+    lora = "lora"  # target trained on task 1, frozen; a low-rank adapter per later task
+
+
+HNET_METHODS = (MethodName.hnet, MethodName.from_scratch)  # run by hypercl.learner
 
 
 class RegTargets(str, Enum):
@@ -122,6 +134,19 @@ class MethodConfig:
     # With one head per task: leave the weights of the heads task j does not use out of
     # its regularizer term (the paper's CIFAR setting). False regularizes every output.
     ignore_other_heads: bool = False
+    # Baseline hyperparameters (used by the method named; see conf/method/<name>.yaml).
+    # null: the value van de Ven & Tolias (2019) published for the benchmark and scenario
+    # (table in hypercl.avalanche_methods.VAN_DE_VEN).
+    ewc_lambda: float | None = None  # in their convention: loss + lambda/2 sum F (w - w*)^2
+    ewc_gamma: float | None = None  # online EWC: decay of the running Fisher
+    fisher_batch_size: int = 1  # samples per gradient in the Fisher (1: per-sample Fisher)
+    si_c: float | None = None  # in their convention: loss + c sum Omega (w - w*)^2
+    si_epsilon: float = 0.1  # SI damping (van de Ven & Tolias 2019)
+    lwf_alpha: float | None = None  # null: their weighting, alpha = (tasks so far - 1) T^2
+    lwf_temperature: float = 2.0
+    replay_mem_size: int = 1000  # samples kept in the replay buffer (all tasks together)
+    lora_rank: int = 8
+    lora_alpha: float = 8.0  # adapter output scaled by lora_alpha / lora_rank
 
 
 @dataclass
@@ -225,21 +250,23 @@ def validate(cfg: Config) -> None:
 def validate_baseline(cfg: Config) -> None:
     """The baselines fix settings that would otherwise change what they measure."""
     name = cfg.method.name.value
-    if cfg.method.name in (MethodName.finetune, MethodName.from_scratch):
+    if cfg.method.name == MethodName.from_scratch:
         _require(
             cfg.method.beta == 0,
             "method.beta",
             cfg.method.beta,
             f"method.name={name} trains without the output regularizer; set method.beta=0",
         )
-    if cfg.method.name == MethodName.finetune:
+    if cfg.method.name not in HNET_METHODS:
         _require(
-            not cfg.target.per_task_bn,
-            "target.per_task_bn",
-            cfg.target.per_task_bn,
-            f"method.name={name} keeps one set of batch-norm statistics for all tasks; "
-            "set target.per_task_bn=false",
+            cfg.target.name == TargetName.mlp,
+            "target.name",
+            cfg.target.name.value,
+            f"method.name={name} (an Avalanche baseline) runs the MLP target; use target=mlp",
         )
+        for key in ("fisher_batch_size", "replay_mem_size", "lora_rank"):
+            value = getattr(cfg.method, key)
+            _require(value > 0, f"method.{key}", value, "must be a positive integer")
 
 
 def validate_cifar_fields(cfg: Config) -> None:

@@ -62,3 +62,17 @@ def param_counts(hnet: nn.Module, num_target_weights: int) -> dict:
         "num_params_target": num_target_weights,
         "compression_ratio": num_hnet / num_target_weights,
     }
+
+
+def hnet_stored_params(hnet: nn.Module, buffer_numel: int, per_task_bn: bool) -> dict:
+    """What the hypernetwork methods keep to serve every task (``results.json``).
+
+    ``hnet`` / ``finetune``-style runs: the hypernetwork with all chunk and task embeddings;
+    a new task adds one task embedding. ``from_scratch`` (:class:`ScratchWeights`): one target
+    per task. Batch-norm running statistics (``buffer_numel`` per set) are added once per
+    task with ``per_task_bn``, else once.
+    """
+    num_tasks = len(hnet.task_embs)
+    per_task = hnet.task_embs[0].numel() + (buffer_numel if per_task_bn else 0)
+    total = count_params(hnet) + buffer_numel * (num_tasks if per_task_bn else 1)
+    return {"params_stored_per_task": per_task, "params_stored_total": total}

@@ -71,6 +71,11 @@ class FunctionalTarget(nn.Module):
         }
 
     @property
+    def buffer_numel(self) -> int:
+        """Scalars in one set of running statistics (0 without batch norm)."""
+        return sum(math.prod(shape) for shape, _ in self.buffer_specs.values())
+
+    @property
     def num_params(self) -> int:
         """Length of the flat weight vector this target consumes."""
         return sum(self.param_numels)

@@ -32,11 +32,11 @@ from hypercl.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from hypercl.config import Config, Device, Scenario, validate
+from hypercl.config import HNET_METHODS, Config, Device, Scenario, validate
 from hypercl.errors import ConfigError, HyperclError
 from hypercl.learner import Heads, build_learner
 from hypercl.loggers import build_logger
-from hypercl.metrics import param_counts, summarize
+from hypercl.metrics import hnet_stored_params, param_counts, summarize
 from hypercl.results import write_run_outputs
 from hypercl.sweeps import objective, sweep_job
 
@@ -116,6 +116,10 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
     Returns:
         The contents of ``results.json``.
     """
+    if cfg.method.name not in HNET_METHODS:  # the baselines, on avalanche-lib
+        from hypercl.avalanche_methods import run_avalanche
+
+        return run_avalanche(cfg, run_dir, config_dict)
     started = time.perf_counter()
     ckpt_path = run_dir / CHECKPOINT
     state = load_checkpoint(ckpt_path)
@@ -260,6 +264,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
             "task_infer_acc": task_infer if infer_task else None,
             "task_infer_acc_mean": sum(task_infer) / num_tasks if infer_task else None,
             **counts,
+            **hnet_stored_params(learner.hnet, learner.target.buffer_numel, cfg.target.per_task_bn),
             "train_time_s": progress["train_time"],
             "wall_time_s": wall_before + time.perf_counter() - started,
             "resumed": state is not None,

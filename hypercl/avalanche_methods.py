@@ -1,0 +1,597 @@
+"""Baselines in the hypernetwork's harness, on avalanche-lib's strategies and plugins.
+
+``run_avalanche(cfg, run_dir)`` is what :func:`hypercl.train.run` calls for every method
+that is not the hypernetwork (``finetune``, ``ewc``, ``online_ewc``, ``si``, ``lwf``,
+``replay``, ``joint``, ``separate``, ``lora``). Everything around the training is shared
+with the hypernetwork's runner: the same :class:`~hypercl.benchmarks.Benchmark` tensors
+(wrapped as Avalanche datasets with task labels), the same target architecture (the
+template of :func:`hypercl.targets.build_target`, as a plain module with its own weights,
+see :mod:`hypercl.plain_models`), the same iteration budget, batch size, learning rate and
+Adam (a fresh optimizer state per task, as the hypernetwork learner), the same accuracy
+matrix, :func:`hypercl.metrics.summarize`, ``results.json`` and plots.
+
+Strategies: ``finetune`` = Avalanche ``Naive``; ``ewc`` / ``online_ewc`` = ``Naive`` with
+Avalanche's ``EWCPlugin`` (mode ``separate`` / ``online``; the Fisher is computed from
+``method.fisher_batch_size`` samples per gradient, 1 = the per-sample Fisher of van de
+Ven & Tolias); ``si`` = ``Naive`` with Avalanche's ``SynapticIntelligencePlugin`` (two fixes, see
+:class:`SIPlugin`); ``lwf`` = ``LwF``; ``replay`` = ``Replay``
+(experience-balanced buffer of ``method.replay_mem_size`` samples); ``joint`` =
+``JointTraining``. Written here because Avalanche lacks them: ``separate`` (a freshly
+initialised network per task, each trained with ``Naive`` and kept) and ``lora`` (the
+network trained on task 1, then frozen; task t >= 2 trains only its own low-rank adapters
+on every linear layer).
+
+Scenarios:
+
+* CL1: one head per task, the task label picks it (Avalanche ``MultiTaskModule``).
+* CL2: one shared head, no task label.
+* CL3, shared-network methods (``finetune`` ... ``joint``): class-incremental as in van de
+  Ven & Tolias (2019): one output unit per class of the stream, labels global
+  (``task * head_size + local``); while training task t and when testing after it, only
+  the units of the classes seen so far (tasks 1..t) are active.
+* CL2/CL3 for the per-task methods (``separate``, ``lora``): as the hypernetwork, each
+  task trains its own head (CL3) or the shared head (CL2) and at test time the task is
+  inferred by lowest predictive entropy over the learned tasks' models (HNET+ENT's rule,
+  :func:`hypercl.inference.infer_task_and_class`).
+
+``joint`` trains once on all tasks together, with ``num_tasks x iters_per_task``
+iterations (the budget of the whole sequence). It has no sequence, so every row of its
+accuracy matrix holds that one model's accuracies (during = final, no forgetting by
+construction).
+
+Iteration budget: Avalanche strategies train in epochs; :class:`IterationBudget` sets
+enough epochs and stops the strategy after exactly the task's number of iterations
+(``train.iters_per_task``, or ``train.epochs_per_task`` epochs of full batches as the
+hypernetwork learner counts them). Incomplete last batches of an epoch are dropped, as
+in the hypernetwork's sampler.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+from avalanche.benchmarks.scenarios.supervised import with_classes_timeline
+from avalanche.benchmarks.scenarios.task_aware import with_task_labels
+from avalanche.benchmarks.utils.classification_dataset import (
+    _make_taskaware_tensor_classification_dataset,
+)
+from avalanche.core import SupervisedPlugin
+from avalanche.training.plugins import EvaluationPlugin
+from avalanche.training.plugins.ewc import EWCPlugin
+from avalanche.training.plugins.synaptic_intelligence import SynapticIntelligencePlugin
+from avalanche.training.supervised import (
+    LwF,
+    Naive,
+    Replay,
+)
+from avalanche.training.supervised.joint_training import JointTraining
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import to_absolute_path
+from torch import nn
+
+from hypercl.benchmarks import Benchmark, TaskData, build_benchmark, with_validation
+from hypercl.config import Config, ConfigError, MethodName, Scenario
+from hypercl.inference import infer_task_and_class
+from hypercl.learner import Heads
+from hypercl.loggers import build_logger
+from hypercl.metrics import summarize
+from hypercl.plain_models import (
+    ClassIncrementalNet,
+    HeadNet,
+    add_lora,
+    lora_params_per_task,
+    materialize,
+    set_lora_task,
+    train_only_lora_task,
+)
+from hypercl.results import write_run_outputs
+from hypercl.targets import build_target
+
+log = logging.getLogger("hypercl")
+
+PER_TASK_MODELS = (MethodName.separate, MethodName.lora)
+
+# Hyperparameters of van de Ven & Tolias (2019), "Three scenarios for continual learning"
+# (arXiv:1904.07734), as set by their code's defaults for each experiment and scenario
+# (github.com/GMvandeVen/continual-learning, param_values.py of the 2019 version): EWC
+# lambda, online EWC lambda and gamma, SI c. Their EWC penalty is lambda/2 sum F (w - w*)^2
+# with a per-sample Fisher, their SI penalty c sum Omega (w - w*)^2 with damping 0.1.
+VAN_DE_VEN = {
+    ("split_mnist", "cl1"): {"ewc": 1e7, "online_ewc": 1e8, "gamma": 0.8, "si": 50.0},
+    ("split_mnist", "cl2"): {"ewc": 1e6, "online_ewc": 1e8, "gamma": 0.7, "si": 500.0},
+    ("split_mnist", "cl3"): {"ewc": 1e8, "online_ewc": 1e9, "gamma": 0.8, "si": 0.5},
+    ("perm_mnist", "cl1"): {"ewc": 500.0, "online_ewc": 500.0, "gamma": 0.8, "si": 5.0},
+    ("perm_mnist", "cl2"): {"ewc": 500.0, "online_ewc": 1000.0, "gamma": 0.9, "si": 5.0},
+    ("perm_mnist", "cl3"): {"ewc": 1.0, "online_ewc": 5.0, "gamma": 1.0, "si": 0.1},
+}
+
+
+def hyperparameters(cfg: Config, benchmark: str, num_tasks: int) -> dict:
+    """The method's hyperparameters, nulls filled from :data:`VAN_DE_VEN` (recorded in
+    ``results.json`` as ``method_hparams``)."""
+    m, name = cfg.method, cfg.method.name
+    published = VAN_DE_VEN.get((benchmark, cfg.scenario.value), {})
+
+    def pick(value, key: str, config_key: str):
+        if value is not None:
+            return value
+        if key not in published:
+            raise ConfigError(
+                f"method.{config_key}=None is invalid for {benchmark}/{cfg.scenario.value}: "
+                "no published value to fill in; set a number."
+            )
+        return published[key]
+
+    if name in (MethodName.ewc, MethodName.online_ewc):
+        hp = {
+            "ewc_lambda": pick(m.ewc_lambda, name.value, "ewc_lambda"),
+            "fisher_batch_size": m.fisher_batch_size,
+        }
+        if name == MethodName.online_ewc:
+            hp["ewc_gamma"] = pick(m.ewc_gamma, "gamma", "ewc_gamma")
+        return hp
+    if name == MethodName.si:
+        return {"si_c": pick(m.si_c, "si", "si_c"), "si_epsilon": m.si_epsilon}
+    if name == MethodName.lwf:
+        t2 = m.lwf_temperature**2
+        alpha = [k * t2 for k in range(num_tasks)] if m.lwf_alpha is None else m.lwf_alpha
+        return {"lwf_alpha": alpha, "lwf_temperature": m.lwf_temperature}
+    if name == MethodName.replay:
+        return {"replay_mem_size": m.replay_mem_size}
+    if name == MethodName.lora:
+        return {"lora_rank": m.lora_rank, "lora_alpha": m.lora_alpha}
+    return {}
+
+
+class IterationBudget(SupervisedPlugin):
+    """Stops an Avalanche strategy after exactly ``budget`` training iterations.
+
+    The runner sets ``budget`` before each ``strategy.train``; the strategy gets that many
+    epochs (each has at least one iteration) and is stopped after the last iteration.
+    ``on_step(step, loss)`` is called after every iteration.
+    """
+
+    def __init__(self, on_step: Callable[[int, torch.Tensor], None] | None = None) -> None:
+        super().__init__()
+        self.budget, self.step, self.on_step = 0, 0, on_step
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        strategy.train_epochs = self.budget
+        strategy._stop_training = False  # a stop at the very end of the last exp lingers
+        self.step = 0
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        self.step += 1
+        if self.on_step is not None:
+            self.on_step(self.step, strategy.loss.detach())
+        if self.step >= self.budget:
+            strategy.stop_training()
+
+
+class FisherEWCPlugin(EWCPlugin):
+    """Avalanche's EWC plugin with the Fisher computed from ``fisher_batch_size`` samples
+    per gradient (Avalanche uses the training mini-batch size; 1 gives the per-sample
+    empirical Fisher that van de Ven & Tolias' lambda values are calibrated for)."""
+
+    def __init__(self, *args, fisher_batch_size: int = 1, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fisher_batch_size = fisher_batch_size
+
+    def compute_importances(self, model, criterion, optimizer, dataset, device, batch_size, **kw):
+        return super().compute_importances(
+            model, criterion, optimizer, dataset, device, self.fisher_batch_size, **kw
+        )
+
+
+class SIPlugin(SynapticIntelligencePlugin):
+    """Avalanche's SI plugin with two changes, so that it computes Zenke et al.'s (and van
+    de Ven & Tolias') importance:
+
+    * On the CPU, Avalanche's ``extract_weights`` stores ``param.detach().cpu().flatten()``,
+      which *is* the live parameter there (``.cpu()`` copies only from a GPU). The anchor
+      w* and the weights before each step then alias the current weights: every update
+      is measured as zero and the penalty is zero. The snapshots are cloned here.
+    * Avalanche clips each parameter's importance at 0.001 (``update_ewc_data(clip_to=
+      0.001)``); the published c values assume no clipping, so none is applied.
+    """
+
+    @staticmethod
+    def _detach_copies(data: dict) -> None:
+        for item in data.values():
+            item.data = item.data.clone()
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        super().before_training_exp(strategy, **kwargs)
+        self._detach_copies(self.ewc_data[0])  # the anchor w* = weights at the task's start
+
+    def before_training_iteration(self, strategy, **kwargs) -> None:
+        super().before_training_iteration(strategy, **kwargs)
+        self._detach_copies(self.syn_data["old_theta"])
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        SynapticIntelligencePlugin.update_ewc_data(
+            strategy.model,
+            self.ewc_data,
+            self.syn_data,
+            float("inf"),
+            self.excluded_parameters,
+            1,
+            eps=self.eps,
+        )
+
+
+class _Permute:
+    """Per-sample pixel permutation of a flat image (Permuted-MNIST tasks share one tensor)."""
+
+    def __init__(self, perm: torch.Tensor) -> None:
+        self.perm = perm
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x[self.perm]
+
+
+def avalanche_stream(benchmark: Benchmark, task_labels: list[int], label_offsets: list[int]):
+    """The benchmark as an Avalanche scenario (``train_stream``, ``test_stream``):
+    experience t holds task t's samples with task label ``task_labels[t]`` and class labels
+    ``y + label_offsets[t]``. Tensors are wrapped, not copied."""
+
+    def dataset(x, y, perm, label, offset):
+        y = y.cpu() + offset
+        return _make_taskaware_tensor_classification_dataset(
+            x.cpu(),
+            y,
+            transform=None if perm is None else _Permute(perm.cpu()),
+            task_labels=label,
+            targets=y.tolist(),
+        )
+
+    train, test = [], []
+    for task, label, offset in zip(benchmark.tasks, task_labels, label_offsets, strict=True):
+        train.append(dataset(task.x_train, task.y_train, task.perm, label, offset))
+        test.append(dataset(task.x_test, task.y_test, task.perm, label, offset))
+    return with_classes_timeline(with_task_labels(benchmark_from_datasets(train=train, test=test)))
+
+
+def num_iters(cfg: Config, task: TaskData) -> int:
+    """Iterations for a task, counted as :meth:`hypercl.learner.HNetLearner.num_iters`."""
+    if cfg.train.epochs_per_task is None:
+        return cfg.train.iters_per_task
+    return cfg.train.epochs_per_task * max(1, len(task.y_train) // cfg.train.batch_size)
+
+
+class Baseline:
+    """Builds the models and strategies of one baseline and evaluates them."""
+
+    def __init__(self, cfg: Config, benchmark: Benchmark, device: torch.device) -> None:
+        self.cfg, self.benchmark, self.device = cfg, benchmark, device
+        self.name, self.scenario = cfg.method.name, cfg.scenario
+        self.num_tasks, self.head_size = benchmark.num_tasks, benchmark.head_size
+        self.per_task = self.name in PER_TASK_MODELS
+        # CL2 shares one head; otherwise one head (or class block) per task, as Heads.
+        self.heads = Heads(1 if self.scenario == Scenario.cl2 else self.num_tasks, self.head_size)
+        self.multi_head = self.per_task or self.scenario == Scenario.cl1
+        self.hparams = hyperparameters(cfg, benchmark.name, self.num_tasks)
+        self.budget = IterationBudget()
+        self.extra_plugins: list[SupervisedPlugin] = []  # added to every strategy
+        self.models: list[nn.Module] = []  # separate: one per task; else a single model
+        self.strategy = None
+
+    # --- models -------------------------------------------------------------------
+    def new_model(self) -> nn.Module:
+        cfg = self.cfg
+        target = build_target(
+            cfg.target.name,
+            self.benchmark.in_features,
+            self.heads.out_features,
+            list(cfg.target.hidden),
+            cfg.target.activation,
+            self.benchmark.input_shape,
+        )
+        net = materialize(target, self.device)
+        if self.name == MethodName.lora:
+            add_lora(net, self.num_tasks, cfg.method.lora_rank, cfg.method.lora_alpha)
+        if self.multi_head:
+            return HeadNet(net, self.heads)
+        num_active = self.head_size  # CL3: grows per task; CL2: the shared head
+        return ClassIncrementalNet(net, self.heads.out_features, num_active)
+
+    def make_strategy(self, model: nn.Module):
+        cfg, hp = self.cfg, self.hparams
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.train.lr, betas=(cfg.train.adam_beta1, 0.999)
+        )
+        common = {
+            "model": model,
+            "optimizer": optimizer,
+            "criterion": nn.CrossEntropyLoss(),
+            "train_mb_size": cfg.train.batch_size,
+            "train_epochs": 1,
+            "eval_mb_size": cfg.train.eval_batch_size,
+            "device": self.device,
+            "evaluator": EvaluationPlugin(loggers=[]),
+        }
+        plugins: list = [self.budget, *self.extra_plugins]
+        name = self.name
+        if name in (MethodName.ewc, MethodName.online_ewc):
+            online = name == MethodName.online_ewc
+            ewc = FisherEWCPlugin(
+                hp["ewc_lambda"] / 2,  # their lambda/2 convention; Avalanche adds lambda * sum
+                mode="online" if online else "separate",
+                decay_factor=hp["ewc_gamma"] if online else None,
+                fisher_batch_size=hp["fisher_batch_size"],
+            )
+            return Naive(plugins=[*plugins, ewc], **common)
+        if name == MethodName.si:
+            # Avalanche's SI penalty is lambda/2 sum Omega (w - w*)^2: lambda = 2c.
+            si = SIPlugin(si_lambda=2 * hp["si_c"], eps=hp["si_epsilon"])
+            return Naive(plugins=[*plugins, si], **common)
+        if name == MethodName.lwf:
+            return LwF(
+                alpha=hp["lwf_alpha"],
+                temperature=hp["lwf_temperature"],
+                plugins=plugins,
+                **common,
+            )
+        if name == MethodName.replay:
+            return Replay(mem_size=hp["replay_mem_size"], plugins=plugins, **common)
+        if name == MethodName.joint:
+            return JointTraining(plugins=plugins, **common)
+        return Naive(plugins=plugins, **common)  # finetune, separate, lora
+
+    # --- training -----------------------------------------------------------------
+    def stream(self):
+        if self.multi_head:
+            labels = list(range(self.num_tasks))
+        else:
+            labels = [0] * self.num_tasks  # no task label in CL2 / CL3
+        cl3_shared = self.scenario == Scenario.cl3 and not self.per_task
+        offsets = [t * self.head_size if cl3_shared else 0 for t in range(self.num_tasks)]
+        return avalanche_stream(self.benchmark, labels, offsets).train_stream
+
+    def train_task(self, t: int, experience) -> None:
+        """Train task t (its iteration budget already in ``self.budget.budget``)."""
+        if self.name == MethodName.separate or not self.models:
+            self.models.append(self.new_model())
+            self.strategy = self.make_strategy(self.models[-1])
+        model = self.models[-1]
+        if isinstance(model, ClassIncrementalNet) and self.scenario == Scenario.cl3:
+            model.num_active = (t + 1) * self.head_size
+        if self.name == MethodName.lora:
+            train_only_lora_task(model, t)
+        self.strategy.train(experience, eval_streams=[], drop_last=True, reset_optimizer_state=True)
+
+    def train_joint(self, experiences: list) -> None:
+        model = self.new_model()
+        self.models.append(model)
+        if isinstance(model, ClassIncrementalNet) and self.scenario == Scenario.cl3:
+            model.num_active = self.heads.out_features
+        self.strategy = self.make_strategy(model)
+        self.strategy.train(experiences, eval_streams=[], drop_last=True)
+
+    # --- evaluation ---------------------------------------------------------------
+    def task_logits(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        """Per-task methods: logits [B, head_size] of task k's model and head."""
+        model = self.models[k] if self.name == MethodName.separate else self.models[0]
+        return model.forward_single_task(x, k)
+
+    @torch.no_grad()
+    def evaluate(self, j: int, data: TaskData, num_learned: int) -> tuple[float, float | None]:
+        """Test accuracy (percent) on task j after ``num_learned`` tasks, and (per-task
+        methods without a task id) the task-inference accuracy."""
+        for model in self.models:
+            model.eval()
+        infer = self.per_task and self.scenario != Scenario.cl1
+        correct, task_right, n = 0, 0, 0
+        for x, y in data.test_batches(self.cfg.train.eval_batch_size):
+            n += len(y)
+            if infer:
+                logits = torch.stack([self.task_logits(k, x) for k in range(num_learned)])
+                task, cls = infer_task_and_class(logits)
+                hit = cls == y
+                task_right += int((task == j).sum())
+                if self.heads.num_heads > 1:
+                    hit &= task == j
+            elif self.per_task:
+                hit = self.task_logits(j, x).argmax(1) == y
+            elif self.multi_head:  # CL1
+                hit = self.models[0].forward_single_task(x, j).argmax(1) == y
+            else:
+                model = self.models[0]
+                if self.scenario == Scenario.cl3:
+                    model.num_active = num_learned * self.head_size
+                    y = y + j * self.head_size
+                hit = model(x).argmax(1) == y
+            correct += int(hit.sum())
+        if self.name == MethodName.lora:
+            set_lora_task(self.models[0], 0)
+        return 100.0 * correct / n, (100.0 * task_right / n if infer else None)
+
+    # --- stored parameters ----------------------------------------------------------
+    def stored_params(self) -> dict:
+        """What must be kept to serve (and keep learning) all tasks, in numbers."""
+        t, name = self.num_tasks, self.name
+        net = self.models[0]
+        if name == MethodName.lora:
+            adapters = lora_params_per_task(net)
+            base = base_params(net)
+            per_task, total = adapters, base + (t - 1) * adapters
+            note = "frozen target (trained on task 1) + low-rank adapters of tasks 2..T"
+        else:
+            p = base_params(net)
+            per_task, total, note = 0, p, "one target network"
+            if name == MethodName.separate:
+                per_task, total, note = p, t * p, "one target network per task"
+            elif name == MethodName.ewc:
+                per_task, total = 2 * p, p + 2 * p * t
+                note = "target + Fisher and parameters of every task"
+            elif name == MethodName.online_ewc:
+                total, note = 3 * p, "target + running Fisher + parameters after the last task"
+            elif name == MethodName.si:
+                total, note = 3 * p, "target + importance Omega + parameters after the last task"
+            elif name == MethodName.lwf:
+                total, note = 2 * p, "target + copy of the previous target (distillation)"
+            elif name == MethodName.replay:
+                buffer = self.hparams["replay_mem_size"] * (self.benchmark.in_features + 1)
+                total = p + buffer
+                note = f"target + {self.hparams['replay_mem_size']} stored samples (inputs, labels)"
+            elif name == MethodName.joint:
+                note = "one target network (and all tasks' training data at once)"
+        return {
+            "params_stored_per_task": per_task,
+            "params_stored_total": total,
+            "params_stored_note": note,
+        }
+
+
+def run_avalanche(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
+    """Train and evaluate a baseline as :func:`hypercl.train.run` does the hypernetwork.
+
+    Returns:
+        The contents of ``results.json``.
+    """
+    from hypercl.train import (
+        git_commit,
+        package_versions,
+        resolve_device,
+        seed_everything,
+        validation_matrix,
+        validation_summary,
+    )
+
+    started = time.perf_counter()
+    commit = git_commit()
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    if cfg.train.lr_milestones:
+        raise ConfigError(
+            f"train.lr_milestones={list(cfg.train.lr_milestones)} is invalid: method.name="
+            f"{cfg.method.name.value} trains with a constant learning rate; set []."
+        )
+    data_dir = (
+        Path(to_absolute_path(cfg.data_dir)) if HydraConfig.initialized() else Path(cfg.data_dir)
+    )
+    benchmark = with_validation(
+        build_benchmark(cfg.benchmark, data_dir, cfg.data_download),
+        cfg.train.val_fraction,
+        cfg.benchmark.data_seed,
+    )
+    baseline = Baseline(cfg, benchmark, device)
+    experiences = list(baseline.stream())  # training data (CPU), Avalanche experiences
+    on_device = benchmark.to(device)  # test / validation data
+    tasks, num_tasks = on_device.tasks, on_device.num_tasks
+    task_iters = [num_iters(cfg, task) for task in benchmark.tasks]
+    log.info(
+        "%s: %s (Avalanche), %d tasks, device %s, hyperparameters %s",
+        cfg.name,
+        cfg.method.name.value,
+        num_tasks,
+        device,
+        baseline.hparams,
+    )
+    run_name = f"{cfg.name}-{cfg.method.name.value}-seed{cfg.seed}-{run_dir.name}"
+    logger = build_logger(cfg.logger, config_dict or {}, run_dir, run_name)
+    acc: list[list[float | None]] = [[None] * num_tasks for _ in range(num_tasks)]
+    val_acc = validation_matrix(benchmark)
+    task_infer: list[float | None] = [None] * num_tasks
+    train_time, ok = 0.0, False
+    try:
+        if cfg.method.name == MethodName.joint:
+            baseline.budget.budget = sum(task_iters)
+            baseline.budget.on_step = _loss_logger(cfg, logger, 0, 0)
+            tic = time.perf_counter()
+            baseline.train_joint(experiences)
+            train_time = time.perf_counter() - tic
+            for j in range(num_tasks):
+                a, task_infer[j] = baseline.evaluate(j, tasks[j], num_tasks)
+                v = _val(baseline, j, tasks[j], num_tasks) if val_acc is not None else None
+                for i in range(j, num_tasks):  # one model: the same in every row
+                    acc[i][j] = a
+                    if val_acc is not None:
+                        val_acc[i][j] = v
+            logger.log_task(sum(task_iters), num_tasks - 1, acc[-1])
+        else:
+            for t, experience in enumerate(experiences):
+                offset = sum(task_iters[:t])
+                baseline.budget.budget = task_iters[t]
+                baseline.budget.on_step = _loss_logger(cfg, logger, t, offset)
+                tic = time.perf_counter()
+                baseline.train_task(t, experience)
+                train_time += time.perf_counter() - tic
+                for j in range(t + 1):
+                    acc[t][j], task_infer[j] = baseline.evaluate(j, tasks[j], t + 1)
+                    if val_acc is not None:
+                        val_acc[t][j] = _val(baseline, j, tasks[j], t + 1)
+                accs = [a for a in acc[t] if a is not None]
+                log.info(
+                    "after task %d/%d: accuracy %s (mean %.2f)",
+                    t + 1,
+                    num_tasks,
+                    " ".join(f"{a:.2f}" for a in accs),
+                    sum(accs) / len(accs),
+                )
+                logger.log_task(offset + task_iters[t], t, accs)
+        infer = baseline.per_task and cfg.scenario != Scenario.cl1
+        num_target = base_params(baseline.models[0])
+        results = {
+            "benchmark": benchmark.name,
+            "scenario": cfg.scenario.value,
+            "method": cfg.method.name.value,
+            "seed": cfg.seed,
+            "iters_per_task": cfg.train.iters_per_task,
+            "task_iters": task_iters,
+            "acc_matrix": acc,
+            **summarize(acc),
+            "task_infer_acc": task_infer if infer else None,
+            "task_infer_acc_mean": sum(task_infer) / num_tasks if infer else None,
+            "num_params_hnet": None,
+            "num_params_target": num_target,
+            "compression_ratio": None,
+            **baseline.stored_params(),
+            "method_hparams": baseline.hparams,
+            "implementation": "avalanche",
+            "train_time_s": train_time,
+            "wall_time_s": time.perf_counter() - started,
+            "device": str(device),
+            "num_threads": torch.get_num_threads(),
+            "versions": package_versions(),
+            "git_commit": commit,
+            **validation_summary(val_acc),
+        }
+        title = f"{cfg.name} {cfg.method.name.value} (seed {cfg.seed})"
+        paths = write_run_outputs(run_dir, results, title)
+        logger.log_results(results, paths["matrix_png"])
+        ok = True
+    finally:
+        logger.finish(ok)
+    log.info(
+        "final accuracy %.2f (during %.2f) in %.0f s",
+        results["final_acc_mean"],
+        results["during_acc_mean"],
+        results["wall_time_s"],
+    )
+    print(f"Results written to {run_dir}: results.json, accuracy_matrix.csv/png, config.yaml")
+    return results
+
+
+def base_params(model: nn.Module) -> int:
+    """Scalars of the target network itself (all heads; LoRA adapters left out)."""
+    return sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
+
+
+def _val(baseline: Baseline, j: int, task: TaskData, num_learned: int) -> float:
+    return baseline.evaluate(j, task.validation(), num_learned)[0]
+
+
+def _loss_logger(cfg: Config, logger, t: int, offset: int):
+    def on_step(step: int, loss: torch.Tensor) -> None:
+        if step % cfg.train.log_every == 0:
+            logger.log_losses(offset + step, t, {"loss": loss.item()})
+
+    return on_step

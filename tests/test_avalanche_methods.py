@@ -1,0 +1,217 @@
+"""Baselines on avalanche-lib (hypercl.avalanche_methods): every method end to end through
+the CLI on real MNIST, the iteration budget, and what each method must (not) do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from avalanche.core import SupervisedPlugin
+from test_train_run import compose_config
+
+from hypercl.avalanche_methods import Baseline, SIPlugin
+from hypercl.benchmarks import Benchmark
+from hypercl.plain_models import lora_layers
+
+REPO = Path(__file__).resolve().parent.parent
+METHODS = [
+    "hnet",
+    "finetune",
+    "ewc",
+    "online_ewc",
+    "si",
+    "lwf",
+    "replay",
+    "joint",
+    "separate",
+    "lora",
+]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_runs_from_the_command_line(tmp_path, mnist_dir, method):
+    """``python -m hypercl.train experiment=split_mnist_cl1 method=<m>`` with a small budget:
+    results.json with the stored-parameter counts, above chance on task 1."""
+    run_dir = tmp_path / method
+    cmd = [
+        sys.executable,
+        "-m",
+        "hypercl.train",
+        "experiment=split_mnist_cl1",
+        f"method={method}",
+        "train.iters_per_task=30",
+        "num_threads=1",
+        f"data_dir={mnist_dir}",
+        f"hydra.run.dir={run_dir}",
+    ]
+    if method in ("ewc", "online_ewc"):
+        cmd.append("method.fisher_batch_size=256")  # the per-sample Fisher is slow on a CPU
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["method"] == method and results["task_iters"] == [30] * 5
+    assert results["acc_matrix"][0][0] > 75  # 2 classes: chance is 50
+    if method == "hnet":  # the chunked hypernetwork is smaller than its target
+        assert 0 < results["params_stored_total"] == results["num_params_hnet"]
+    else:
+        assert results["params_stored_total"] >= results["num_params_target"] > 0
+    assert results["params_stored_per_task"] >= 0
+    assert (run_dir / "accuracy_matrix.png").exists()
+
+
+def small_benchmark(split_mnist, num_tasks: int = 3, n_train: int = 300) -> Benchmark:
+    """The first tasks of real Split-MNIST, a few hundred images each (both classes)."""
+    tasks = []
+    for t in split_mnist.tasks[:num_tasks]:
+        keep = torch.linspace(0, len(t.y_train) - 1, n_train).long()
+        tasks.append(replace(t, x_train=t.x_train[keep], y_train=t.y_train[keep]))
+    return replace(split_mnist, tasks=tasks)
+
+
+class BatchRecorder(SupervisedPlugin):
+    """Counts training iterations and records the task labels of every mini-batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.iters, self.tasks = 0, set()
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        self.iters += 1
+        self.tasks |= set(strategy.mb_task_id.tolist())
+
+
+def baseline(split_mnist, *overrides: str, num_tasks: int = 3) -> Baseline:
+    torch.manual_seed(0)
+    cfg = compose_config(*overrides)
+    return Baseline(cfg, small_benchmark(split_mnist, num_tasks), torch.device("cpu"))
+
+
+def train_all(b: Baseline, iters: int):
+    """Train every task (``iters`` each); returns the accuracy matrix."""
+    experiences = list(b.stream())
+    n = len(experiences)
+    acc = [[None] * n for _ in range(n)]
+    for t, exp in enumerate(experiences):
+        b.budget.budget = iters
+        b.train_task(t, exp)
+        for j in range(t + 1):
+            acc[t][j] = b.evaluate(j, b.benchmark.tasks[j], t + 1)[0]
+    return acc
+
+
+@pytest.mark.parametrize("method", ["finetune", "replay"])
+def test_iteration_budget_is_exact_across_epochs(split_mnist, method):
+    """300 images, batch 128: 2 full batches an epoch; 7 iterations span 4 epochs."""
+    b = baseline(split_mnist, "experiment=split_mnist_cl1", f"method={method}", num_tasks=2)
+    counts = []
+    b.budget.on_step = lambda step, loss: counts.append(step)
+    experiences = list(b.stream())
+    for t, exp in enumerate(experiences):
+        b.budget.budget = 7
+        b.train_task(t, exp)
+        assert max(counts) == 7 and len(counts) == 7 * (t + 1)
+        counts_task = counts[-7:]
+        assert counts_task == list(range(1, 8))
+
+
+def test_joint_trains_on_all_tasks_with_the_whole_budget(split_mnist):
+    b = baseline(split_mnist, "experiment=split_mnist_cl1", "method=joint")
+    recorder = BatchRecorder()
+    b.extra_plugins.append(recorder)
+    b.budget.budget = 3 * 5
+    b.train_joint(list(b.stream()))
+    assert recorder.iters == 15
+    assert recorder.tasks == {0, 1, 2}  # batches draw from all tasks at once
+    accs = [b.evaluate(j, b.benchmark.tasks[j], 3)[0] for j in range(3)]
+    assert min(accs) > 75
+
+
+@pytest.mark.parametrize("scenario", ["cl1", "cl3"])
+def test_separate_never_forgets(split_mnist, scenario):
+    """Independent networks: every final accuracy equals the one right after training."""
+    b = baseline(split_mnist, f"experiment=split_mnist_{scenario}", "method=separate")
+    acc = train_all(b, 20)
+    if scenario == "cl1":
+        assert [acc[-1][j] for j in range(3)] == [acc[j][j] for j in range(3)]
+    assert len(b.models) == 3 and b.models[0] is not b.models[1]
+    assert acc[0][0] > 75
+
+
+def test_lora_freezes_the_base_after_task_one_and_keeps_tasks_apart(split_mnist):
+    b = baseline(split_mnist, "experiment=split_mnist_cl1", "method=lora")
+    experiences = list(b.stream())
+    b.budget.budget = 20
+    b.train_task(0, experiences[0])
+    model = b.models[0]
+    base = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
+    acc_1 = b.evaluate(0, b.benchmark.tasks[0], 1)[0]
+    b.budget.budget = 20
+    b.train_task(1, experiences[1])
+    for n, p in model.named_parameters():
+        if "lora_" not in n:
+            assert torch.equal(p, base[n]), n
+    layer = lora_layers(model)[0]
+    assert layer.lora_b[0].abs().sum() > 0  # task 2's adapter trained
+    assert b.evaluate(0, b.benchmark.tasks[0], 2)[0] == acc_1  # task 1: the base alone
+    assert b.evaluate(1, b.benchmark.tasks[1], 2)[0] > 75
+
+
+def test_si_importance_is_not_zero_on_cpu(split_mnist):
+    """Avalanche's SI plugin aliases its weight snapshots to the live weights on the CPU
+    (importance 0, no penalty); SIPlugin copies them."""
+    b = baseline(split_mnist, "experiment=split_mnist_cl1", "method=si", num_tasks=2)
+    b.budget.budget = 10
+    b.train_task(0, list(b.stream())[0])
+    (si,) = [p for p in b.strategy.plugins if isinstance(p, SIPlugin)]
+    importance = torch.cat([d.data for d in si.ewc_data[1].values()])
+    assert importance.abs().max() > 0
+    weight = dict(b.models[0].named_parameters())["net.1.weight"]
+    assert si.ewc_data[0]["net.1.weight"].data.data_ptr() != weight.data_ptr()
+
+
+def test_class_incremental_shared_head_predicts_over_classes_seen_so_far(split_mnist):
+    """CL3 for shared-network methods: labels are global; after task t only the units of
+    tasks 1..t are active."""
+    b = baseline(split_mnist, "experiment=split_mnist_cl3", "method=finetune")
+    experiences = list(b.stream())
+    assert sorted(experiences[1].classes_in_this_experience) == [2, 3]
+    b.budget.budget = 10
+    b.train_task(0, experiences[0])
+    b.train_task(1, experiences[1])
+    model = b.models[0]
+    assert model.num_active == 4
+    x = b.benchmark.tasks[0].x_test[:50]
+    out = model(x)
+    assert out.shape == (50, 6) and (out[:, 4:] < -1e8).all()
+
+
+def test_published_hyperparameters_fill_nulls_and_unknown_ones_are_config_errors():
+    from hypercl.avalanche_methods import hyperparameters
+    from hypercl.config import ConfigError
+
+    cfg = compose_config("experiment=split_mnist_cl3", "method=online_ewc")
+    assert hyperparameters(cfg, "split_mnist", 5) == {
+        "ewc_lambda": 1e9,
+        "ewc_gamma": 0.8,
+        "fisher_batch_size": 1,
+    }
+    cfg = compose_config("experiment=split_mnist_cl1", "method=lwf")
+    assert hyperparameters(cfg, "split_mnist", 5)["lwf_alpha"] == [0.0, 4.0, 8.0, 12.0, 16.0]
+    cfg = compose_config("experiment=split_mnist_cl1", "method=si")
+    with pytest.raises(ConfigError, match="method.si_c=None is invalid for split_cifar10/cl1"):
+        hyperparameters(cfg, "split_cifar10", 5)
