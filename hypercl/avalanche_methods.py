@@ -79,7 +79,6 @@ from hypercl.config import Config, ConfigError, MethodName, Scenario
 from hypercl.inference import infer_task_and_class
 from hypercl.learner import Heads
 from hypercl.loggers import build_logger
-from hypercl.metrics import summarize
 from hypercl.plain_models import (
     ClassIncrementalNet,
     HeadNet,
@@ -455,8 +454,11 @@ def run_avalanche(cfg: Config, run_dir: Path, config_dict: dict | None = None) -
         The contents of ``results.json``.
     """
     from hypercl.train import (
+        accuracy_fields,
+        announce,
+        environment_fields,
         git_commit,
-        package_versions,
+        log_task_accuracies,
         resolve_device,
         seed_everything,
         validation_matrix,
@@ -528,28 +530,12 @@ def run_avalanche(cfg: Config, run_dir: Path, config_dict: dict | None = None) -
                     acc[t][j], task_infer[j] = baseline.evaluate(j, tasks[j], t + 1)
                     if val_acc is not None:
                         val_acc[t][j] = _val(baseline, j, tasks[j], t + 1)
-                accs = [a for a in acc[t] if a is not None]
-                log.info(
-                    "after task %d/%d: accuracy %s (mean %.2f)",
-                    t + 1,
-                    num_tasks,
-                    " ".join(f"{a:.2f}" for a in accs),
-                    sum(accs) / len(accs),
-                )
+                accs = log_task_accuracies(t, num_tasks, acc[t])
                 logger.log_task(offset + task_iters[t], t, accs)
         infer = baseline.per_task and cfg.scenario != Scenario.cl1
         num_target = base_params(baseline.models[0])
         results = {
-            "benchmark": benchmark.name,
-            "scenario": cfg.scenario.value,
-            "method": cfg.method.name.value,
-            "seed": cfg.seed,
-            "iters_per_task": cfg.train.iters_per_task,
-            "task_iters": task_iters,
-            "acc_matrix": acc,
-            **summarize(acc),
-            "task_infer_acc": task_infer if infer else None,
-            "task_infer_acc_mean": sum(task_infer) / num_tasks if infer else None,
+            **accuracy_fields(cfg, benchmark.name, task_iters, acc, task_infer if infer else None),
             "num_params_hnet": None,
             "num_params_target": num_target,
             "compression_ratio": None,
@@ -558,10 +544,7 @@ def run_avalanche(cfg: Config, run_dir: Path, config_dict: dict | None = None) -
             "implementation": "avalanche",
             "train_time_s": train_time,
             "wall_time_s": time.perf_counter() - started,
-            "device": str(device),
-            "num_threads": torch.get_num_threads(),
-            "versions": package_versions(),
-            "git_commit": commit,
+            **environment_fields(device, commit),
             **validation_summary(val_acc),
         }
         title = f"{cfg.name} {cfg.method.name.value} (seed {cfg.seed})"
@@ -570,13 +553,7 @@ def run_avalanche(cfg: Config, run_dir: Path, config_dict: dict | None = None) -
         ok = True
     finally:
         logger.finish(ok)
-    log.info(
-        "final accuracy %.2f (during %.2f) in %.0f s",
-        results["final_acc_mean"],
-        results["during_acc_mean"],
-        results["wall_time_s"],
-    )
-    print(f"Results written to {run_dir}: results.json, accuracy_matrix.csv/png, config.yaml")
+    announce(run_dir, results)
     return results
 
 

@@ -240,38 +240,20 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
                 acc[t][j], task_infer[j] = learner.evaluate(j, tasks[j], t + 1, infer_task)
                 if val_acc is not None:
                     val_acc[t][j] = learner.evaluate(j, tasks[j].validation(), t + 1, infer_task)[0]
-            accs = [a for a in acc[t] if a is not None]
-            log.info(
-                "after task %d/%d: accuracy %s (mean %.2f)",
-                t + 1,
-                num_tasks,
-                " ".join(f"{a:.2f}" for a in accs),
-                sum(accs) / len(accs),
-            )
-            logger.log_task(offset + iters, t, accs)
+            logger.log_task(offset + iters, t, log_task_accuracies(t, num_tasks, acc[t]))
             progress["task"] = t + 1
             checkpoint(progress["train_time"], f"after task {t + 1}")
 
         results = {
-            "benchmark": benchmark.name,
-            "scenario": cfg.scenario.value,
-            "method": cfg.method.name.value,
-            "seed": cfg.seed,
-            "iters_per_task": cfg.train.iters_per_task,
-            "task_iters": task_iters,
-            "acc_matrix": acc,
-            **summarize(acc),
-            "task_infer_acc": task_infer if infer_task else None,
-            "task_infer_acc_mean": sum(task_infer) / num_tasks if infer_task else None,
+            **accuracy_fields(
+                cfg, benchmark.name, task_iters, acc, task_infer if infer_task else None
+            ),
             **counts,
             **hnet_stored_params(learner.hnet, learner.target.buffer_numel, cfg.target.per_task_bn),
             "train_time_s": progress["train_time"],
             "wall_time_s": wall_before + time.perf_counter() - started,
             "resumed": state is not None,
-            "device": str(device),
-            "num_threads": torch.get_num_threads(),
-            "versions": package_versions(),
-            "git_commit": commit,
+            **environment_fields(device, commit),
             **validation_summary(val_acc),
         }
         paths = write_run_outputs(run_dir, results, f"{cfg.name} (seed {cfg.seed})")
@@ -279,13 +261,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
         ok = True
     finally:
         logger.finish(ok)
-    log.info(
-        "final accuracy %.2f (during %.2f) in %.0f s",
-        results["final_acc_mean"],
-        results["during_acc_mean"],
-        results["wall_time_s"],
-    )
-    print(f"Results written to {run_dir}: results.json, accuracy_matrix.csv/png, config.yaml")
+    announce(run_dir, results)
     return results
 
 
@@ -302,6 +278,63 @@ def validation_summary(val_acc: list[list[float | None]] | None) -> dict:
         return {}
     final = [a for a in val_acc[-1] if a is not None]
     return {"val_acc_matrix": val_acc, "val_final_acc_mean": sum(final) / len(final)}
+
+
+def log_task_accuracies(t: int, num_tasks: int, row: list[float | None]) -> list[float]:
+    """Log row ``t`` of the accuracy matrix; returns its filled entries."""
+    accs = [a for a in row if a is not None]
+    log.info(
+        "after task %d/%d: accuracy %s (mean %.2f)",
+        t + 1,
+        num_tasks,
+        " ".join(f"{a:.2f}" for a in accs),
+        sum(accs) / len(accs),
+    )
+    return accs
+
+
+def accuracy_fields(
+    cfg: Config,
+    benchmark_name: str,
+    task_iters: list[int],
+    acc: list[list[float | None]],
+    task_infer: list[float | None] | None,
+) -> dict:
+    """The first fields of ``results.json``: what ran, and its accuracies (``task_infer``:
+    task-inference accuracy per task, None without task inference)."""
+    return {
+        "benchmark": benchmark_name,
+        "scenario": cfg.scenario.value,
+        "method": cfg.method.name.value,
+        "seed": cfg.seed,
+        "iters_per_task": cfg.train.iters_per_task,
+        "task_iters": task_iters,
+        "acc_matrix": acc,
+        **summarize(acc),
+        "task_infer_acc": task_infer,
+        "task_infer_acc_mean": sum(task_infer) / len(task_infer) if task_infer else None,
+    }
+
+
+def environment_fields(device: torch.device, commit: str | None) -> dict:
+    """Where and with what the run ran: device, threads, package versions, git commit."""
+    return {
+        "device": str(device),
+        "num_threads": torch.get_num_threads(),
+        "versions": package_versions(),
+        "git_commit": commit,
+    }
+
+
+def announce(run_dir: Path, results: dict) -> None:
+    """The last lines of a run: its final accuracy and where its outputs are."""
+    log.info(
+        "final accuracy %.2f (during %.2f) in %.0f s",
+        results["final_acc_mean"],
+        results["during_acc_mean"],
+        results["wall_time_s"],
+    )
+    print(f"Results written to {run_dir}: results.json, accuracy_matrix.csv/png, config.yaml")
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

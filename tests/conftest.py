@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 RESTORE = REPO.parent / "shared" / "data" / "restore.py"
@@ -43,3 +44,12 @@ def cifar_dir() -> Path:
         if not (root / sub).is_dir():
             pytest.skip(f"{sub} not found under {root}; set HYPERCL_DATA_DIR")
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads can stall each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

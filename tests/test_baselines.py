@@ -14,13 +14,7 @@ from hypercl.config import ConfigError, validate
 from hypercl.learner import Heads, build_learner
 from hypercl.targets import FunctionalTarget, ResNet
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _learner(experiment: str, *overrides: str):

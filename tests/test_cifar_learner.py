@@ -12,14 +12,7 @@ from hypercl.config import Config, ConfigError, HNetConfig, TargetConfig, Target
 from hypercl.learner import Heads, build_learner, lr_factor
 from hypercl.metrics import param_counts
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads can stall each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _task(shift: float, scale: float, n: int = 64, seed: int = 0) -> ImageTaskData:

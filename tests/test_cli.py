@@ -13,8 +13,13 @@ from wandb_records import run_info
 REPO = Path(__file__).resolve().parent.parent
 
 
-def hypercl_train(*overrides: str, data_dir: Path | None = None, cwd: Path = REPO):
+def hypercl_train(
+    *overrides: str, data_dir: Path | None = None, cwd: Path = REPO, timeout: float = 900
+):
+    """``python -m hypercl.train`` as a user runs it, from ``cwd``; the jobs (also submitit's
+    and joblib's worker processes) import hypercl from this checkout through PYTHONPATH."""
     env = dict(os.environ, WANDB_SILENT="true", HYDRA_FULL_ERROR="0")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     if data_dir is not None:
         env["HYPERCL_DATA_DIR"] = str(data_dir)
     return subprocess.run(
@@ -23,7 +28,7 @@ def hypercl_train(*overrides: str, data_dir: Path | None = None, cwd: Path = REP
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
 
 

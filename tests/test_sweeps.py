@@ -6,32 +6,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_cli import hypercl_train
 from wandb_records import run_info
 
-REPO = Path(__file__).resolve().parent.parent
 TINY = ("num_threads=1", "train.iters_per_task=5", "train.log_every=5")
-
-
-def hypercl_train(*overrides: str, cwd: Path, data_dir: Path | None = None, timeout=900):
-    """``python -m hypercl.train`` from ``cwd``; the jobs (also submitit's and joblib's worker
-    processes) import hypercl from this checkout through PYTHONPATH."""
-    env = dict(os.environ, WANDB_SILENT="true", HYDRA_FULL_ERROR="0")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
-    if data_dir is not None:
-        env["HYPERCL_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "hypercl.train", *overrides],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def results(job_dir: Path) -> dict:
