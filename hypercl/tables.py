@@ -32,22 +32,12 @@ import pandas as pd
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from hypercl.config import MethodName  # noqa: E402
+
 REFERENCE_CSV = Path(__file__).resolve().parent / "paper_reference.csv"
 # Iterations per task of the paper's settings (the presets conf/experiment/*mnist*.yaml).
 FULL_BUDGET = {"split_mnist": 2000, "perm_mnist": 5000}
-METHOD_ORDER = [
-    "hnet",
-    "from_scratch",
-    "finetune",
-    "ewc",
-    "online_ewc",
-    "si",
-    "lwf",
-    "replay",
-    "joint",
-    "separate",
-    "lora",
-]
+METHOD_ORDER = [m.value for m in MethodName]  # table rows in the order of the config enum
 BENCHMARK_TITLES = {"split_mnist": "Split-MNIST", "perm_mnist": "Permuted-MNIST"}
 
 

@@ -17,21 +17,11 @@ from test_train_run import compose_config
 
 from hypercl.avalanche_methods import Baseline, SIPlugin
 from hypercl.benchmarks import Benchmark
+from hypercl.config import MethodName
 from hypercl.plain_models import lora_layers
 
 REPO = Path(__file__).resolve().parent.parent
-METHODS = [
-    "hnet",
-    "finetune",
-    "ewc",
-    "online_ewc",
-    "si",
-    "lwf",
-    "replay",
-    "joint",
-    "separate",
-    "lora",
-]
+METHODS = [m.value for m in MethodName if m is not MethodName.from_scratch]  # MLP methods
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
