@@ -11,11 +11,21 @@ writes, for every (benchmark, scenario, method, iterations per task):
 * ``<out>/<name>_figures/``: accuracy-matrix heatmaps (mean over seeds), final per-task
   accuracy bars and during-vs-final bars, one figure of each per (benchmark, scenario).
 
+Notes that explain a difference from the paper are text kept in
+``<out>/<name>_explanations.csv`` (benchmark, num_tasks, scenario, method, iters_per_task,
+explanation); a difference beyond 2 SEM without one is marked ``unexplained`` and listed.
+
+Split-CIFAR runs (``split_cifar*`` benchmarks) get their own sections: per target network
+and method, the final and during accuracy of every task, the epoch budget (``REDUCED`` below
+the preset's epochs or on a training subset), and a bar chart per (benchmark, target) like
+Figure 4 of the paper (during and final accuracy per task for every method).
+
 The output is a pure function of the ``results.json`` files: deleting it and running the
 command again recreates it byte for byte.
 
     python -m hypercl.tables results/runs/mnist                   # -> results/mnist.md, ...
     python -m hypercl.tables results/runs/mnist_reduced --name mnist_reduced
+    python -m hypercl.tables results/runs/cifar --name cifar       # -> results/cifar.md, ...
 """
 
 from __future__ import annotations
@@ -97,7 +107,9 @@ def sem(values: pd.Series) -> float:
     return float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
 
 
-def summary_frame(runs: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+def summary_frame(
+    runs: pd.DataFrame, reference: pd.DataFrame, explanations: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per (benchmark, num_tasks, scenario, method, iters_per_task)."""
     keys = ["benchmark", "num_tasks", "scenario", "method", "iters_per_task"]
     rows = []
@@ -127,7 +139,7 @@ def summary_frame(runs: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
         row["paper_final_acc"] = ref["final_acc"].iloc[0] if len(ref) else math.nan
         row["paper_sem"] = ref["sem"].iloc[0] if len(ref) else math.nan
         row["paper_source"] = ref["source"].iloc[0] if len(ref) else ""
-        row["note"] = note(row, full)
+        row["note"] = note(row, full, explanation(explanations, row))
         rows.append(row)
     table = pd.DataFrame(rows)
     table["_m"] = table["method"].map(lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99)
@@ -144,9 +156,37 @@ def _one(values: pd.Series):
     return int(unique[0]) if len(unique) == 1 else None
 
 
-def note(row: dict, full: int | None) -> str:
-    """Generated remarks: reduced budget, n, and differences beyond 2 SEM from the paper."""
+EXPLANATION_KEYS = ["benchmark", "num_tasks", "scenario", "method", "iters_per_task"]
+UNEXPLAINED = "unexplained"
+
+
+def load_explanations(path: Path) -> pd.DataFrame:
+    """The hand-written explanations of differences from the paper (empty if no file)."""
+    if not path.exists():
+        return pd.DataFrame(columns=[*EXPLANATION_KEYS, "explanation"])
+    table = pd.read_csv(path)
+    missing = sorted(set(EXPLANATION_KEYS + ["explanation"]) - set(table.columns))
+    if missing:
+        raise SystemExit(f"hypercl.tables: {path} lacks the column(s) {', '.join(missing)}")
+    return table
+
+
+def explanation(explanations: pd.DataFrame | None, row: dict) -> str:
+    """The explanation written for this (benchmark, num_tasks, scenario, method, budget)."""
+    if explanations is None or explanations.empty:
+        return ""
+    match = explanations
+    for key in EXPLANATION_KEYS:
+        match = match[match[key] == row[key]]
+    return str(match["explanation"].iloc[0]) if len(match) else ""
+
+
+def note(row: dict, full: int | None, explained: str = "") -> str:
+    """Generated remarks: reduced budget, n, and differences beyond 2 SEM from the paper,
+    followed by the explanation written for the cell (``unexplained`` where a difference
+    beyond 2 SEM has none)."""
     parts = []
+    beyond = False
     if row["reduced"]:
         parts.append(f"REDUCED budget: {row['iters_per_task']} of {full} iterations per task")
     paper = row["paper_final_acc"]
@@ -159,6 +199,11 @@ def note(row: dict, full: int | None) -> str:
             parts.append(f"n=1, no SEM: {side} paper by {abs(diff):.2f}")
         elif combined > 0 and abs(diff) > 2 * combined:
             parts.append(f"{side} paper by {abs(diff):.2f} ({abs(diff) / combined:.1f} SEM)")
+            beyond = True
+    if explained:
+        parts.append(explained)
+    elif beyond and not row["reduced"]:
+        parts.append(UNEXPLAINED)
     return "; ".join(parts)
 
 
@@ -170,21 +215,28 @@ def _fmt_int(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,}"
 
 
-def markdown(table: pd.DataFrame, runs_dir: str, name: str) -> str:
-    """The table as markdown, one section per benchmark."""
-    lines = [
+def header(runs_dir: str, name: str) -> list[str]:
+    """Title and provenance of a generated table."""
+    return [
         f"# {name}: final accuracy by benchmark, scenario and method",
         "",
         f"Generated by `python -m hypercl.tables {runs_dir} --name {name}` from the "
         "`results.json` files under that directory; do not edit by hand.",
         "",
+    ]
+
+
+def mnist_markdown(table: pd.DataFrame, name: str) -> list[str]:
+    """The MNIST table as markdown, one section per benchmark."""
+    lines = [
         "Final accuracy: mean over tasks of the test accuracy after the last task (%), mean ± "
         "SEM over n seeds. *iters/task*: training iterations per task (REDUCED: below the "
         "paper's budget). *paper*: `hypercl/paper_reference.csv` (von Oswald et al. 2020, "
         "Table 1; baselines from van de Ven & Tolias 2019). Stored parameters: what must be "
         "kept to serve all tasks (total, and added per task). Notes are generated: budget, n, "
         "and differences from the paper beyond 2 SEM (ours and, where published, the paper's, "
-        "combined).",
+        f"combined), followed by the explanation kept in `{name}_explanations.csv` "
+        "(`unexplained` where there is none).",
         "",
     ]
     for (bench, num_tasks), block in table.groupby(["benchmark", "num_tasks"], sort=False):
@@ -210,7 +262,7 @@ def markdown(table: pd.DataFrame, runs_dir: str, name: str) -> str:
                 f"| {r['device']} | {r['note']} |"
             )
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def mean_matrix(runs: list[dict]) -> np.ndarray:
@@ -324,20 +376,197 @@ def _plot_bars(path: Path, values, labels, groups, title: str) -> Path:
     return path
 
 
-def build(runs_dir: Path, out: Path, name: str, reference_csv: Path = REFERENCE_CSV) -> dict:
-    """Write ``<out>/<name>.md``, ``.csv`` and ``<name>_figures/``; returns their paths."""
+# --- Split-CIFAR: per-task accuracies, epoch budgets, Figure 4 ---------------------------
+
+# Epochs per task of the paper's settings (conf/experiment/split_cifar10_100_<target>.yaml).
+FULL_EPOCHS = {"resnet32": 200, "zenkenet": 80}
+CIFAR_METHOD_ORDER = ["hnet", "finetune", "from_scratch"]
+CIFAR_TITLES = {
+    "split_cifar10_100": "Split-CIFAR-10/100",
+    "split_cifar10": "Split-CIFAR-10",
+    "split_cifar100": "Split-CIFAR-100",
+}
+TARGET_TITLES = {"resnet32": "ResNet-32", "zenkenet": "ZenkeNet"}
+
+
+def is_cifar(run: dict) -> bool:
+    return run["benchmark"].startswith("split_cifar")
+
+
+def cifar_method(run: dict) -> str:
+    """The Figure-4 role of a CIFAR run: ``hnet``, ``finetune`` (the hypernetwork trained
+    with beta = 0, the ``*_finetune`` presets) or ``from_scratch``."""
+    beta = (run.get("method_hparams") or {}).get("beta")
+    return "finetune" if run["method"] == "hnet" and beta == 0 else run["method"]
+
+
+def cifar_budget(run: dict) -> tuple[str, bool]:
+    """(label, reduced): epochs per task and training images per task."""
+    epochs, subset = run.get("epochs_per_task"), run.get("train_subset")
+    full = FULL_EPOCHS.get(run.get("target", ""))
+    if epochs is None:
+        label, reduced = f"{min(run['task_iters'])} it.", True
+    else:
+        label, reduced = f"{epochs} ep.", full is None or epochs < full
+    if subset is not None:
+        label, reduced = f"{label} x {subset} img.", True
+    return label + (" REDUCED" if reduced else ""), reduced
+
+
+def cifar_frame(runs: list[dict]) -> pd.DataFrame:
+    """One row per (benchmark, target, method, budget): mean final and during accuracy per
+    task (``final_t<j>``, ``during_t<j>``, mean over seeds) and over tasks (+- SEM)."""
+    cells: dict[tuple, list[dict]] = {}
+    for r in runs:
+        key = (r["benchmark"], len(r["acc_matrix"]), r.get("target", ""), cifar_method(r))
+        cells.setdefault((*key, cifar_budget(r)), []).append(r)
+    rows = []
+    for (bench, num_tasks, target, method, (budget, reduced)), group in cells.items():
+        finals = pd.Series([r["final_acc_mean"] for r in group])
+        matrices = mean_matrix(group)
+        row = {
+            "benchmark": bench,
+            "num_tasks": num_tasks,
+            "target": target,
+            "method": method,
+            "budget": budget,
+            "reduced": reduced,
+            "n": len(group),
+            "seeds": " ".join(str(s) for s in sorted(r["seed"] for r in group)),
+            "final_acc_mean": finals.mean(),
+            "final_acc_sem": sem(finals),
+            "during_acc_mean": float(np.mean([r["during_acc_mean"] for r in group])),
+        }
+        row.update({f"final_t{j + 1}": matrices[-1][j] for j in range(num_tasks)})
+        row.update({f"during_t{j + 1}": matrices[j][j] for j in range(num_tasks)})
+        row["wall_time_s_mean"] = float(np.mean([r.get("wall_time_s") or np.nan for r in group]))
+        row["device"] = " ".join(sorted({str(r.get("device")) for r in group}))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    order = {m: i for i, m in enumerate(CIFAR_METHOD_ORDER)}
+    table["_m"] = table["method"].map(lambda m: order.get(m, 99))
+    table = table.sort_values(["benchmark", "target", "_m", "method", "budget"])
+    return table.drop(columns="_m").reset_index(drop=True)
+
+
+def cifar_markdown(table: pd.DataFrame) -> list[str]:
+    """Markdown sections of the CIFAR table, one per (benchmark, target)."""
+    lines = [
+        "Split-CIFAR: test accuracy (%) of every task after the last task (final) and right "
+        "after training it (during), mean over n seeds; mean over tasks +- SEM over seeds. "
+        "*finetune*: the same hypernetwork trained with beta = 0 and one set of batch-norm "
+        "statistics (the `*_finetune` presets, the paper's fine-tuning); *from_scratch*: a "
+        "fresh target network per task. *budget*: epochs per task (REDUCED below the "
+        "paper's, or on a random training subset of that many images per task). The paper "
+        "gives these results only as a figure (its Figure 4), so no reference values are "
+        "listed.",
+        "",
+    ]
+    for (bench, num_tasks, target), block in table.groupby(
+        ["benchmark", "num_tasks", "target"], sort=False
+    ):
+        title = f"{CIFAR_TITLES.get(bench, bench)} ({num_tasks} tasks), "
+        lines += [f"## {title}{TARGET_TITLES.get(target, target)}", ""]
+        tasks = [f"T{j + 1}" for j in range(num_tasks)]
+        lines.append(
+            "| method | n | seeds | budget | final acc. | during acc. | "
+            + " | ".join(f"final {t}" for t in tasks)
+            + " | "
+            + " | ".join(f"during {t}" for t in tasks)
+            + " | wall time (s) | device |"
+        )
+        lines.append("|---" * (8 + 2 * num_tasks) + "|")
+        for _, r in block.iterrows():
+            finals = " | ".join(f"{r[f'final_t{j + 1}']:.2f}" for j in range(num_tasks))
+            durings = " | ".join(f"{r[f'during_t{j + 1}']:.2f}" for j in range(num_tasks))
+            lines.append(
+                f"| {r['method']} | {r['n']} | {r['seeds']} | {r['budget']} "
+                f"| {_fmt_acc(r['final_acc_mean'], r['final_acc_sem'])} "
+                f"| {r['during_acc_mean']:.2f} | {finals} | {durings} "
+                f"| {r['wall_time_s_mean']:.0f} | {r['device']} |"
+            )
+        lines.append("")
+    return lines
+
+
+def cifar_figures(table: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Per (benchmark, target), as the paper's Figure 4: for every task, the during (light,
+    hatched) and final (solid) test accuracy of every method, mean over seeds."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for (bench, num_tasks, target), block in table.groupby(
+        ["benchmark", "num_tasks", "target"], sort=False
+    ):
+        k = len(block)
+        width = 0.8 / (2 * k)
+        fig, ax = plt.subplots(figsize=(max(6, 1.3 * num_tasks + 0.3 * k), 3.5))
+        x = np.arange(num_tasks)
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, (_, r) in enumerate(block.iterrows()):
+            label = f"{r['method']} ({r['budget']})"
+            color = colors[i % len(colors)]
+            during = [r[f"during_t{j + 1}"] for j in range(num_tasks)]
+            final = [r[f"final_t{j + 1}"] for j in range(num_tasks)]
+            left = x - 0.4 + (2 * i + 0.5) * width
+            ax.bar(
+                left, during, width, color=color, alpha=0.45, hatch="//", label=label + " during"
+            )
+            ax.bar(left + width, final, width, color=color, label=f"{label} final")
+        ax.set_xticks(x, [f"task {j + 1}" for j in range(num_tasks)], fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("test accuracy (%)")
+        title = f"{CIFAR_TITLES.get(bench, bench)}, {TARGET_TITLES.get(target, target)}"
+        ax.set_title(f"{title}: during and final accuracy per task (mean over seeds)", fontsize=9)
+        ax.legend(fontsize=6, ncol=2, loc="lower left")
+        fig.tight_layout()
+        path = out_dir / f"{bench}_{target}_per_task.png"
+        fig.savefig(path, dpi=100, metadata={"Software": None})
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def build(
+    runs_dir: Path,
+    out: Path,
+    name: str,
+    reference_csv: Path = REFERENCE_CSV,
+    explanations_csv: Path | None = None,
+) -> dict:
+    """Write ``<out>/<name>.md``, ``.csv`` and ``<name>_figures/`` (CIFAR runs next to
+    MNIST runs: their CSV is ``<name>_cifar.csv``); returns their paths and the cells
+    whose difference from the paper is unexplained. Explanations: ``explanations_csv``, by default
+    ``<out>/<name>_explanations.csv``."""
     runs = load_runs(runs_dir)
     if not runs:
         raise SystemExit(f"hypercl.tables: no results.json under {runs_dir}")
     reference = pd.read_csv(reference_csv)
-    table = summary_frame(runs_frame(runs), reference)
+    explanations = load_explanations(explanations_csv or out / f"{name}_explanations.csv")
+    mnist_runs = [r for r in runs if not is_cifar(r)]
+    cifar_runs = [r for r in runs if is_cifar(r)]
     out.mkdir(parents=True, exist_ok=True)
-    md_path, csv_path = out / f"{name}.md", out / f"{name}.csv"
-    runs_label = runs_dir.as_posix()
-    md_path.write_text(markdown(table, runs_label, name) + "\n")
-    table.to_csv(csv_path, index=False, float_format="%.4f")
-    pngs = figures(runs, table, out / f"{name}_figures")
-    return {"markdown": md_path, "csv": csv_path, "figures": pngs}
+    md_path, figures_dir = out / f"{name}.md", out / f"{name}_figures"
+    lines = header(runs_dir.as_posix(), name)
+    paths: dict = {"markdown": md_path, "figures": [], "unexplained": []}
+    if mnist_runs:
+        table = summary_frame(runs_frame(mnist_runs), reference, explanations)
+        lines += mnist_markdown(table, name)
+        paths["csv"] = out / f"{name}.csv"
+        table.to_csv(paths["csv"], index=False, float_format="%.4f")
+        paths["figures"] += figures(mnist_runs, table, figures_dir)
+        unexplained = table[table["note"].str.endswith(UNEXPLAINED)]
+        paths["unexplained"] = [
+            f"{r.benchmark} {r.scenario} {r.method} ({r.iters_per_task} it.)"
+            for r in unexplained.itertuples()
+        ]
+    if cifar_runs:
+        cifar = cifar_frame(cifar_runs)
+        lines += cifar_markdown(cifar)
+        paths["cifar_csv"] = out / (f"{name}_cifar.csv" if mnist_runs else f"{name}.csv")
+        cifar.to_csv(paths["cifar_csv"], index=False, float_format="%.4f")
+        paths["figures"] += cifar_figures(cifar, figures_dir)
+    md_path.write_text("\n".join(lines) + "\n")
+    return paths
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -354,9 +583,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--reference", type=Path, default=REFERENCE_CSV, help="paper reference values (CSV)"
     )
+    parser.add_argument(
+        "--explanations",
+        type=Path,
+        default=None,
+        help="explanations of differences from the paper (CSV; default: "
+        "<out>/<name>_explanations.csv)",
+    )
     args = parser.parse_args(argv)
-    paths = build(args.runs_dir, args.out, args.name, args.reference)
-    print(f"wrote {paths['markdown']}, {paths['csv']} and {len(paths['figures'])} figures")
+    paths = build(args.runs_dir, args.out, args.name, args.reference, args.explanations)
+    tables = [str(p) for key in ("markdown", "csv", "cifar_csv") if (p := paths.get(key))]
+    print(f"wrote {', '.join(tables)} and {len(paths['figures'])} figures")
+    if paths["unexplained"]:
+        print(
+            "differences from the paper beyond 2 SEM without an explanation: "
+            + "; ".join(paths["unexplained"])
+        )
 
 
 if __name__ == "__main__":

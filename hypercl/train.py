@@ -249,6 +249,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
                 cfg, benchmark.name, task_iters, acc, task_infer if infer_task else None
             ),
             **counts,
+            "method_hparams": {"beta": cfg.method.beta},
             **hnet_stored_params(learner.hnet, learner.target.buffer_numel, cfg.target.per_task_bn),
             "train_time_s": progress["train_time"],
             "wall_time_s": wall_before + time.perf_counter() - started,
@@ -303,11 +304,16 @@ def accuracy_fields(
     """The first fields of ``results.json``: what ran, and its accuracies (``task_infer``:
     task-inference accuracy per task, None without task inference)."""
     return {
+        "experiment": cfg.name,
         "benchmark": benchmark_name,
         "scenario": cfg.scenario.value,
         "method": cfg.method.name.value,
+        "target": cfg.target.name.value,
         "seed": cfg.seed,
         "iters_per_task": cfg.train.iters_per_task,
+        "epochs_per_task": cfg.train.epochs_per_task,
+        "train_subset": cfg.benchmark.train_subset,
+        "test_subset": cfg.benchmark.test_subset,
         "task_iters": task_iters,
         "acc_matrix": acc,
         **summarize(acc),

@@ -20,6 +20,16 @@ def test_resnet32_smoke_preset_through_the_command_line(tmp_path, cifar_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["benchmark"] == "split_cifar10_100"
+    assert (results["experiment"], results["target"]) == (
+        "split_cifar10_100_resnet32_smoke",
+        "resnet32",
+    )
+    assert (results["epochs_per_task"], results["train_subset"], results["test_subset"]) == (
+        3,
+        480,
+        200,
+    )
+    assert results["method_hparams"] == {"beta": 0.05}
     # 2 tasks: the target has 2 heads of 10 (468,540 - 4 x 650 with the preset's 6 tasks).
     assert results["num_params_target"] == 468540 - 4 * 650
     assert results["task_iters"] == [3 * (432 // 32)] * 2  # 480 - 10% validation, batch 32
