@@ -401,7 +401,8 @@ def cifar_method(run: dict) -> str:
 
 
 def cifar_budget(run: dict) -> tuple[str, bool]:
-    """(label, reduced): epochs per task and training images per task."""
+    """(label, reduced): epochs per task, training images per task, and test images per
+    task where the test sets were subsampled."""
     epochs, subset = run.get("epochs_per_task"), run.get("train_subset")
     full = FULL_EPOCHS.get(run.get("target", ""))
     if epochs is None:
@@ -410,7 +411,9 @@ def cifar_budget(run: dict) -> tuple[str, bool]:
         label, reduced = f"{epochs} ep.", full is None or epochs < full
     if subset is not None:
         label, reduced = f"{label} x {subset} img.", True
-    return label + (" REDUCED" if reduced else ""), reduced
+    label += " REDUCED" if reduced else ""
+    test_subset = run.get("test_subset")
+    return label + (f", {test_subset} test img." if test_subset else ""), reduced
 
 
 def cifar_frame(runs: list[dict]) -> pd.DataFrame:
@@ -457,7 +460,8 @@ def cifar_markdown(table: pd.DataFrame) -> list[str]:
         "*finetune*: the same hypernetwork trained with beta = 0 and one set of batch-norm "
         "statistics (the `*_finetune` presets, the paper's fine-tuning); *from_scratch*: a "
         "fresh target network per task. *budget*: epochs per task (REDUCED below the "
-        "paper's, or on a random training subset of that many images per task). The paper "
+        "paper's, or on a random training subset of that many images per task; test img.: "
+        "accuracies on a random subset of that many test images per task). The paper "
         "gives these results only as a figure (its Figure 4), so no reference values are "
         "listed.",
         "",
