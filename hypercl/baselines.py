@@ -57,6 +57,7 @@ class ScratchWeights(nn.Module):
         """No shared parameters."""
         return {}
 
-    def forward(self, task_ids: torch.Tensor) -> torch.Tensor:
-        """task_ids: [B] (long) -> each task's own weights [B, num_params]."""
+    def forward(self, task_ids: torch.Tensor, keep_padding: bool = False) -> torch.Tensor:
+        """task_ids: [B] (long) -> each task's own weights [B, num_params] (there is no
+        padding: ``keep_padding`` is accepted for the hypernetwork's interface)."""
         return torch.stack(list(self.task_embs))[task_ids]

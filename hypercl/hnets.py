@@ -3,7 +3,7 @@
 Both kinds share one structure, which the regularizer relies on::
 
     rows(task_ids)  -> Z  [B, R, h]         (R = 1 for the full net, n_chunks for chunked)
-    head(Z)         -> [B, R, out]          (one linear layer: Z @ W^T + b)
+    head(Z)         -> [B, R, out]          (one linear layer: Z @ W^T + b, W^T stored)
     forward(ids)    -> [B, num_params]      (rows flattened, padding cut off)
 
 Parameters fall into ``theta`` (everything shared across tasks, chunk embeddings included)
@@ -30,6 +30,38 @@ def _mlp(sizes: list[int], activation: Activation) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class HeadLinear(nn.Module):
+    """The hypernetwork's last layer: x [..., in] -> x @ weight_t + bias [..., out].
+
+    Like :class:`torch.nn.Linear` with W = ``weight_t.T`` [out, in], but stored transposed:
+    ``out`` (a chunk, or all target weights) is huge and ``in`` (the last hidden size)
+    tiny, and every GEMM of the step that touches W (forward, both gradients, the
+    regularizer's Gram matrices) then writes or reduces along the long row-major axis.
+    MKL on this CPU runs the tall [out, in] layout's GEMMs much slower when ``in`` is
+    small (``scripts/bench.py``, "head layout": 2.6x for split_mnist's h = 10, the same
+    speed for perm_mnist's h = 25).
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight_t = nn.Parameter(torch.empty(in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(out_features))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform W (drawn as nn.Linear's [out, in] would be), zero bias."""
+        with torch.no_grad():
+            self.weight_t.copy_(
+                nn.init.xavier_uniform_(self.weight_t.new_empty(self.weight_t.T.shape)).T
+            )
+            self.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = torch.addmm(self.bias, x.reshape(-1, self.in_features), self.weight_t)
+        return flat.reshape(*x.shape[:-1], self.out_features)
+
+
 class HyperNetwork(nn.Module):
     """Base class: task embeddings, a trunk producing rows ``Z`` and a linear ``head``."""
 
@@ -39,7 +71,7 @@ class HyperNetwork(nn.Module):
         self.task_embs = nn.ParameterList(
             nn.Parameter(torch.randn(task_emb_dim)) for _ in range(num_tasks)
         )
-        self.head: nn.Linear  # set by subclasses
+        self.head: HeadLinear  # set by subclasses
 
     @property
     def num_tasks(self) -> int:
@@ -67,16 +99,21 @@ class HyperNetwork(nn.Module):
         """How many outputs of the last row are real weights (the rest is padding)."""
         return self.num_params - (self.num_rows - 1) * self.head.out_features
 
-    def forward(self, task_ids: torch.Tensor, rows_only: bool = False) -> torch.Tensor:
+    def forward(
+        self, task_ids: torch.Tensor, rows_only: bool = False, keep_padding: bool = False
+    ) -> torch.Tensor:
         """task_ids: [B] (long) -> flat target weights [B, num_params].
 
         With ``rows_only``, stop before the head and return Z [B, R, h] (for use with
-        :func:`torch.func.functional_call`, which calls ``forward``).
+        :func:`torch.func.functional_call`, which calls ``forward``). With ``keep_padding``,
+        return all R x C outputs [B, R * C], the last row's padding included (a target
+        ignores it; the training step saves a copy of the weights this way).
         """
         z = self.rows(task_ids)
         if rows_only:
             return z
-        return self.head(z).flatten(1)[:, : self.num_params]
+        flat = self.head(z).flatten(1)
+        return flat if keep_padding else flat[:, : self.num_params]
 
     def reset_parameters(self) -> None:
         """Xavier-uniform weight matrices, zero biases, embeddings ~ N(0, 1)."""
@@ -84,6 +121,8 @@ class HyperNetwork(nn.Module):
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
+            elif isinstance(module, HeadLinear):
+                module.reset_parameters()
 
 
 class FullHyperNetwork(HyperNetwork):
@@ -99,7 +138,7 @@ class FullHyperNetwork(HyperNetwork):
     ) -> None:
         super().__init__(num_params, num_tasks, task_emb_dim)
         self.trunk = _mlp([task_emb_dim, *hidden], activation)
-        self.head = nn.Linear(hidden[-1] if hidden else task_emb_dim, num_params)
+        self.head = HeadLinear(hidden[-1] if hidden else task_emb_dim, num_params)
         self.reset_parameters()
 
     def rows(self, task_ids: torch.Tensor) -> torch.Tensor:
@@ -129,7 +168,7 @@ class ChunkedHyperNetwork(HyperNetwork):
         self.chunk_embs = nn.Parameter(torch.randn(self.num_chunks, chunk_emb_dim))
         in_dim = task_emb_dim + chunk_emb_dim
         self.trunk = _mlp([in_dim, *hidden], activation)
-        self.head = nn.Linear(hidden[-1] if hidden else in_dim, chunk_size)
+        self.head = HeadLinear(hidden[-1] if hidden else in_dim, chunk_size)
         self.reset_parameters()
 
     @property

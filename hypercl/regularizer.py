@@ -24,7 +24,9 @@ Two exact implementations (``impl``):
   (h+1) x (h+1): cost O(C h^2 + |S| R h^2), flat in the number of tasks. Every term pairs
   two small differences (dz with dz, dz with dW, dW with dW), so nothing cancels
   catastrophically. The padding of the last chunk is subtracted by the same form over the
-  padding columns. With the lookahead, W, b and z are their looked-ahead values.
+  padding columns. With the lookahead, W, b and z are their looked-ahead values. All
+  [C, .] matrices are handled transposed, [., C] (as the head stores W^T, see
+  :class:`hypercl.hnets.HeadLinear`), so the GEMMs over the long C axis run fast.
 
 With :meth:`OutputRegularizer.ignore_other_heads` the weights of the output heads that a
 task does not use are left out of its distance (with one head per task, task j's
@@ -42,25 +44,26 @@ from hypercl.hnets import HyperNetwork
 
 
 class _HeadGrams(torch.autograd.Function):
-    """(B^T A, A^T A) over all C rows and over the rows from ``split`` on, in 4 GEMMs.
+    """(B^T A, A^T A) over all C rows and over the rows from ``split`` on, in 4 GEMMs,
+    from the transposes a = A^T [k, C] and b = B^T [h, C].
 
-    A [C, k] carries the gradient, B [C, h] is a constant. One hand-written backward writes
-    dA once instead of autograd's several partial gradients and accumulations over [C, k].
+    ``a`` carries the gradient, ``b`` is a constant. One hand-written backward writes da
+    once instead of autograd's several partial gradients and accumulations over [k, C].
     """
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, b: torch.Tensor, split: int):
         ctx.save_for_backward(a, b)
         ctx.split = split
-        a_t, b_t = a[split:], b[split:]
-        return b.T @ a, a.T @ a, b_t.T @ a_t, a_t.T @ a_t
+        a_tail, b_tail = a[:, split:], b[:, split:]
+        return b @ a.T, a @ a.T, b_tail @ a_tail.T, a_tail @ a_tail.T
 
     @staticmethod
-    def backward(ctx, g_ba, g_aa, g_ba_t, g_aa_t):
+    def backward(ctx, g_ba, g_aa, g_ba_tail, g_aa_tail):
         a, b = ctx.saved_tensors
-        grad = b @ g_ba + a @ (g_aa + g_aa.T)
+        grad = g_ba.T @ b + (g_aa + g_aa.T) @ a
         tail = slice(ctx.split, None)
-        grad[tail] += b[tail] @ g_ba_t + a[tail] @ (g_aa_t + g_aa_t.T)
+        grad[:, tail] += g_ba_tail.T @ b[:, tail] + (g_aa_tail + g_aa_tail.T) @ a[:, tail]
         return grad, None, None
 
 
@@ -80,8 +83,8 @@ def _quadratic_form(u_dz: torch.Tensor, u_z: torch.Tensor, grams) -> torch.Tenso
 def gram_squared_distance(
     dz: torch.Tensor,
     z: torch.Tensor,
-    w_ref: torch.Tensor,
-    dw: torch.Tensor,
+    w_ref_t: torch.Tensor,
+    dw_t: torch.Tensor,
     db: torch.Tensor,
     last_width: int,
     gram_ref: torch.Tensor,
@@ -94,7 +97,7 @@ def gram_squared_distance(
 
     Args:
         dz: rows minus their snapshot, z: current rows [S, R, h].
-        w_ref: snapshot head weight W* [C, h]; dw = W - W* [C, h]; db = b - b* [C].
+        w_ref_t: snapshot head weight W*^T [h, C]; dw_t = (W - W*)^T [h, C]; db = b - b* [C].
         last_width: outputs of each task's last row that are real weights; the padding
             beyond it is subtracted again (its terms are small differences too).
         gram_ref, gram_ref_tail: W*^T W* over all C columns and over the padding columns.
@@ -103,11 +106,11 @@ def gram_squared_distance(
         A scalar.
     """
     h = dz.shape[-1]
-    a = torch.cat([dw, db.unsqueeze(1)], dim=1)  # [C, h+1]
-    cross, gram_a, cross_tail, gram_a_tail = _HeadGrams.apply(a, w_ref, last_width)
+    a_t = torch.cat([dw_t, db.unsqueeze(0)], dim=0)  # A^T [h+1, C]
+    cross, gram_a, cross_tail, gram_a_tail = _HeadGrams.apply(a_t, w_ref_t, last_width)
     u_z = torch.cat([z, z.new_ones(*z.shape[:2], 1)], dim=2)  # [S, R, h+1]
     total = _quadratic_form(dz.reshape(-1, h), u_z.reshape(-1, h + 1), (gram_ref, cross, gram_a))
-    if last_width < w_ref.shape[0]:
+    if last_width < w_ref_t.shape[1]:
         total = total - _quadratic_form(
             dz[:, -1], u_z[:, -1], (gram_ref_tail, cross_tail, gram_a_tail)
         )
@@ -148,9 +151,9 @@ class OutputRegularizer:
         self.head_indices = [idx.sort().values for idx in head_indices]
         self.head_of_weight: torch.Tensor | None = None  # direct: [num_params], -1 = no head
 
-    def _segments(self, w_ref: torch.Tensor) -> list[tuple[int, int, int, int, torch.Tensor]]:
+    def _segments(self, w_ref_t: torch.Tensor) -> list[tuple[int, int, int, int, torch.Tensor]]:
         """Cut every head's indices into runs of consecutive columns within one row."""
-        chunk = w_ref.shape[0]
+        chunk = w_ref_t.shape[1]
         segments = []
         for head, idx in enumerate(self.head_indices or []):
             rows, cols = (idx // chunk).tolist(), (idx % chunk).tolist()
@@ -158,8 +161,8 @@ class OutputRegularizer:
             for i in range(1, len(cols) + 1):
                 if i == len(cols) or rows[i] != rows[start] or cols[i] != cols[i - 1] + 1:
                     c0, c1 = cols[start], cols[i - 1] + 1
-                    w = w_ref[c0:c1]
-                    segments.append((head, rows[start], c0, c1, w.T @ w))
+                    w_t = w_ref_t[:, c0:c1]
+                    segments.append((head, rows[start], c0, c1, w_t @ w_t.T))
                     start = i
         return segments
 
@@ -181,7 +184,7 @@ class OutputRegularizer:
         self.snap, self.grams = {}, None
         if num_prev == 0:
             return
-        ids = torch.arange(num_prev, device=hnet.head.weight.device)
+        ids = torch.arange(num_prev, device=hnet.head.weight_t.device)
         if self.targets == RegTargets.online:
             self.snap = {n: p.detach().clone() for n, p in hnet.theta().items()}
         elif self.impl == RegImpl.direct:
@@ -189,7 +192,7 @@ class OutputRegularizer:
         else:
             self.snap = {
                 "rows": hnet(ids, rows_only=True).clone(),
-                "head.weight": hnet.head.weight.detach().clone(),
+                "head.weight_t": hnet.head.weight_t.detach().clone(),
                 "head.bias": hnet.head.bias.detach().clone(),
             }
         self._derive(hnet)
@@ -197,10 +200,10 @@ class OutputRegularizer:
     def _derive(self, hnet: HyperNetwork) -> None:
         """fast: W*^T W* over all columns and over the padding, and the heads' pieces."""
         if self.impl == RegImpl.fast and self.num_prev > 0:
-            w_ref = self.snap["head.weight"]
-            tail = w_ref[hnet.last_row_width :]
-            self.grams = (w_ref.T @ w_ref, tail.T @ tail)
-            self.head_segments = self._segments(w_ref)
+            w_ref_t = self.snap["head.weight_t"]
+            tail = w_ref_t[:, hnet.last_row_width :]
+            self.grams = (w_ref_t @ w_ref_t.T, tail @ tail.T)
+            self.head_segments = self._segments(w_ref_t)
 
     def state_dict(self) -> dict:
         """What a checkpoint keeps: the number of previous tasks and the snapshot."""
@@ -214,12 +217,12 @@ class OutputRegularizer:
     @torch.no_grad()
     def reference(self, hnet: HyperNetwork, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """The snapshot for tasks ids [S]: ``outputs`` [S, P] (direct), or ``rows``
-        [S, R, h] with ``head.weight`` [C, h] and ``head.bias`` [C] (fast)."""
+        [S, R, h] with ``head.weight_t`` [h, C] and ``head.bias`` [C] (fast)."""
         if self.targets == RegTargets.online:
             if self.impl == RegImpl.direct:
                 return {"outputs": functional_call(hnet, self.snap, (ids,))}
             rows = functional_call(hnet, self.snap, (ids,), {"rows_only": True})
-            return {"rows": rows, "head.weight": self.snap["head.weight"],
+            return {"rows": rows, "head.weight_t": self.snap["head.weight_t"],
                     "head.bias": self.snap["head.bias"]}  # fmt: skip
         if self.impl == RegImpl.direct:
             return {"outputs": self.snap["outputs"][ids]}
@@ -240,7 +243,7 @@ class OutputRegularizer:
         Args:
             theta: replacement shared parameters (e.g. theta + dtheta); None: the current.
         """
-        device = hnet.head.weight.device
+        device = hnet.head.weight_t.device
         if self.num_prev == 0:
             return torch.zeros((), device=device)
         ids = self.sample_tasks(device)
@@ -253,17 +256,18 @@ class OutputRegularizer:
                 diff = diff * self._keep_mask(ids, diff.shape[1])
             return diff.pow(2).sum() / ids.numel()
         rows = functional_call(hnet, params, (ids,), {"rows_only": True})
-        w_ref = ref["head.weight"]
-        dz, dw = rows - ref["rows"], params["head.weight"] - w_ref
+        w_ref_t = ref["head.weight_t"]
+        dz, dw_t = rows - ref["rows"], params["head.weight_t"] - w_ref_t
         db = params["head.bias"] - ref["head.bias"]
-        total = gram_squared_distance(dz, rows, w_ref, dw, db, hnet.last_row_width, *self.grams)
+        last_width = hnet.last_row_width
+        total = gram_squared_distance(dz, rows, w_ref_t, dw_t, db, last_width, *self.grams)
         if self.head_segments:
-            total = total - self._other_heads_distance(ids, dz, rows, w_ref, dw, db)
+            total = total - self._other_heads_distance(ids, dz, rows, w_ref_t, dw_t, db)
         return total / ids.numel()
 
-    def _other_heads_distance(self, ids, dz, z, w_ref, dw, db) -> torch.Tensor:
+    def _other_heads_distance(self, ids, dz, z, w_ref_t, dw_t, db) -> torch.Tensor:
         """Sum over tasks in ids [S] and over the heads they do not use of ``||H - H*||^2``
-        on those heads' columns (dz, z: [S, R, h]; w_ref, dw: [C, h]; db: [C])."""
+        on those heads' columns (dz, z: [S, R, h]; w_ref_t, dw_t: [h, C]; db: [C])."""
         num_heads = len(self.head_indices)
         total = dz.new_zeros(())
         for head, row, c0, c1, gram_ref in self.head_segments:
@@ -273,8 +277,8 @@ class OutputRegularizer:
             other = ((ids % num_heads) != head).to(dz.dtype)[:, None]  # [S, 1]
             u_dz, z_r = dz[:, row] * other, z[:, row]  # [S, h]
             u_z = torch.cat([z_r, z_r.new_ones(len(z_r), 1)], dim=1) * other
-            a = torch.cat([dw[c0:c1], db[c0:c1, None]], dim=1)  # [c1 - c0, h+1]
-            grams = (gram_ref, w_ref[c0:c1].T @ a, a.T @ a)
+            a_t = torch.cat([dw_t[:, c0:c1], db[None, c0:c1]], dim=0)  # [h+1, c1 - c0]
+            grams = (gram_ref, w_ref_t[:, c0:c1] @ a_t.T, a_t @ a_t.T)
             total = total + _quadratic_form(u_dz, u_z, grams)
         return total
 

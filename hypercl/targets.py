@@ -101,12 +101,16 @@ class FunctionalTarget(nn.Module):
         )
 
     def unflatten(self, flat_weights: torch.Tensor) -> dict[str, torch.Tensor]:
-        """[num_params] -> {parameter name: view of the right shape}."""
-        if flat_weights.shape[-1] != self.num_params:
+        """[num_params + padding] -> {parameter name: view of the right shape}; entries
+        beyond num_params (a chunked hypernetwork's padding) are ignored."""
+        padding = flat_weights.shape[-1] - self.num_params
+        if padding < 0:
             raise ValueError(
                 f"expected {self.num_params} target weights, got {flat_weights.shape[-1]}"
             )
-        pieces = flat_weights.split(self.param_numels, dim=-1)
+        # One split for weights and padding: its backward writes the gradient once
+        # (a slice first would add a zero-filled copy of the whole vector).
+        pieces = flat_weights.split([*self.param_numels, padding], dim=-1)[:-1]
         return {
             name: piece.view(shape)
             for name, piece, shape in zip(self.param_names, pieces, self.param_shapes, strict=True)
@@ -118,7 +122,7 @@ class FunctionalTarget(nn.Module):
         flat_weights: torch.Tensor,
         buffers: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """x: [B, ...], flat_weights: [num_params] -> outputs [B, out].
+        """x: [B, ...], flat_weights: [num_params (+ padding)] -> outputs [B, out].
 
         Args:
             buffers: running statistics from :meth:`init_buffers` (updated in place in

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import resource
 import shutil
@@ -33,7 +34,7 @@ from hypercl.config import Config, RegImpl, RegTargets
 from hypercl.cuda_graph import GraphedStep
 from hypercl.inference import entropy, head_logits, infer_task_and_class
 from hypercl.learner import Heads, HNetLearner, build_learner
-from hypercl.train import git_commit
+from hypercl.train import git_commit, keep_freed_memory
 
 REPO = Path(__file__).resolve().parent.parent
 SETTINGS = {"split_mnist_cl1": ((1, 28, 28), 2), "perm_mnist10_cl1": ((1024,), 10)}
@@ -266,6 +267,63 @@ def bench_memory(rows: list[dict], task_counts: list[int]) -> None:
                          **probe})  # fmt: skip
 
 
+def bench_head_layout(repeats: int, rows: list[dict], threads: int) -> None:
+    """The three GEMMs of the hypernetwork's head in a step (forward Z W^T, weight gradient
+    G^T Z, input gradient G W) with W stored as nn.Linear does ([C, h]) and transposed as
+    :class:`hypercl.hnets.HeadLinear` does ([h, C])."""
+    for experiment in SETTINGS:
+        learner, _, _ = make_learner(experiment, 10)
+        head = learner.hnet.head
+        h, c, r = head.in_features, head.out_features, learner.hnet.num_rows
+        z, g = torch.randn(r, h, device=DEVICE), torch.randn(r, c, device=DEVICE)
+        w, w_t = torch.randn(c, h, device=DEVICE), torch.randn(h, c, device=DEVICE)
+        layouts = {
+            "W [C, h] (nn.Linear)": lambda z=z, w=w, g=g: (z @ w.T, g.T @ z, g @ w),
+            "W^T [h, C] (HeadLinear)": lambda z=z, w=w_t, g=g: (z @ w, z.T @ g, g @ w.T),
+        }
+        times = {name: median_time(fn, repeats, inner=10) for name, fn in layouts.items()}
+        for name, seconds in times.items():
+            rows.append({"section": "head_layout", "setting": experiment, "threads": threads,
+                         "variant": name, "shape": f"R={r}, C={c}, h={h}",
+                         "seconds": seconds})  # fmt: skip
+        old, new = times.values()
+        rows.append({"section": "head_layout_ratio", "setting": experiment,
+                     "threads": threads, "ratio": old / new})  # fmt: skip
+
+
+def step_probe(experiment: str, num_prev: int, repeats: int) -> dict:
+    """Median seconds and minor page faults per training step, in this process."""
+    learner, step = step_timer(experiment, num_prev, RegImpl.fast)
+    for _ in range(3):
+        step()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    seconds = median_time(step, repeats, inner=5)
+    steps = (repeats + 1) * 5 + 1  # median_time's warm-up call, then repeats x inner
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
+    return {"seconds": seconds, "minor_faults_per_step": faults}
+
+
+def bench_allocator(repeats: int, rows: list[dict], threads: int) -> None:
+    """Step time with glibc's default malloc settings vs :func:`keep_freed_memory`, each
+    in a fresh process (malloc settings hold for a whole process), alternated."""
+    for experiment in SETTINGS:
+        results = {}
+        for tuned in ("0", "1"):
+            proc = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--step-probe", experiment,
+                 "1", str(threads), "--repeats", str(repeats)],
+                cwd=REPO, capture_output=True, text=True, check=True,
+                env={**os.environ, "HYPERCL_MALLOC_TUNING": tuned},
+            )  # fmt: skip
+            results[tuned] = json.loads(proc.stdout.strip().splitlines()[-1])
+            variant = "keep_freed_memory" if tuned == "1" else "glibc default"
+            rows.append({"section": "allocator", "setting": experiment, "threads": threads,
+                         "previous_tasks": 1, "variant": variant,
+                         **results[tuned]})  # fmt: skip
+        rows.append({"section": "allocator_ratio", "setting": experiment, "threads": threads,
+                     "ratio": results["0"]["seconds"] / results["1"]["seconds"]})  # fmt: skip
+
+
 def bench_full_run(rows: list[dict], threads: int, experiment: str) -> None:
     """Run a preset at full budget (seed 1, real MNIST) and record its wall time."""
     run_dir = (
@@ -341,7 +399,9 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--cifar", action="store_true", help="also time ResNet-32/ZenkeNet steps")
     parser.add_argument("--memory-probe", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--step-probe", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    keep_freed_memory()  # as hypercl.train does (off with HYPERCL_MALLOC_TUNING=0)
     global DEVICE
     DEVICE = torch.device(args.device)
     if DEVICE.type == "cuda":  # threads do not matter for GPU work: one pass
@@ -349,6 +409,11 @@ def main() -> None:
     if args.memory_probe:
         torch.set_num_threads(1)
         print(json.dumps(memory_probe(int(args.memory_probe[0]), *args.memory_probe[1:])))
+        return
+    if args.step_probe:
+        experiment, num_prev, threads = args.step_probe
+        torch.set_num_threads(int(threads))
+        print(json.dumps(step_probe(experiment, int(num_prev), args.repeats)))
         return
     assert args.repeats >= 5, "report medians of at least 5 repeats"
     rows: list[dict] = []
@@ -362,6 +427,9 @@ def main() -> None:
         if args.cifar:  # 6 tasks: the last one has 5 previous tasks
             bench_steps(args.repeats, rows, CIFAR_SETTINGS, prev_tasks=(1, 5))
         bench_inference(args.repeats, rows, args.loop_images)
+        bench_head_layout(args.repeats, rows, threads)
+        if DEVICE.type == "cpu":
+            bench_allocator(args.repeats, rows, threads)
     threads = max(args.threads)
     torch.set_num_threads(threads)
     square_n = 8192 if DEVICE.type == "cuda" else 2048
@@ -374,8 +442,6 @@ def main() -> None:
                    if line.startswith("model name"))  # fmt: skip
     except (OSError, StopIteration):
         pass
-    import os
-
     if DEVICE.type == "cuda":
         cpu = f"{torch.cuda.get_device_name()} (host CPU: {cpu})"
 
@@ -400,6 +466,17 @@ def main() -> None:
          ["setting", "variant", "state_mb", "peak_rss_increase_mb", "peak_cuda_increase_mb"],
          {"state_mb": "{:.1f}", "peak_rss_increase_mb": "{:.0f}",
           "peak_cuda_increase_mb": "{:.0f}"}),
+        ("Head layout: forward + both gradient GEMMs of the hypernetwork's head (seconds)",
+         "head_layout", ["setting", "threads", "shape", "variant", "seconds"],
+         {"seconds": ms}),
+        ("Head layout speed-up ([C, h] / [h, C] time)", "head_layout_ratio",
+         ["setting", "threads", "ratio"], {"ratio": s}),
+        ("Allocator: training step (1 previous task) with glibc's default malloc settings "
+         "and with hypercl.train.keep_freed_memory, each in its own process", "allocator",
+         ["setting", "threads", "variant", "seconds", "minor_faults_per_step"],
+         {"seconds": ms, "minor_faults_per_step": "{:.0f}"}),
+        ("Allocator speed-up (default / tuned step time)", "allocator_ratio",
+         ["setting", "threads", "ratio"], {"ratio": s}),
         ("Full-budget runs (seed 1, real MNIST)", "full_run",
          ["setting", "threads", "seconds", "train_seconds", "final_acc_mean"],
          {"seconds": "{:.0f}", "train_seconds": "{:.0f}", "final_acc_mean": s}),

@@ -48,6 +48,14 @@ def test_functional_target_matches_module_twin():
     torch.testing.assert_close(target(x, flat), module(x), rtol=0, atol=0)
 
 
+def test_target_ignores_padding_after_its_weights():
+    target = FunctionalTarget(mlp_template(12, [9, 7], 3, Activation.elu))
+    flat = torch.randn(target.num_params)
+    x = torch.randn(5, 12)
+    padded = torch.cat([flat, torch.full((40,), float("nan"))])
+    torch.testing.assert_close(target(x, padded), target(x, flat), rtol=0, atol=0)
+
+
 def test_target_rejects_wrong_weight_count():
     target = build_target("mlp", 4, 2, [3], Activation.relu)
     with pytest.raises(ValueError, match=f"expected {target.num_params} target weights, got 5"):
@@ -72,7 +80,7 @@ def test_initialisation_xavier_weights_zero_biases():
     linears = [m for m in hnet.modules() if isinstance(m, nn.Linear)]
     assert all(torch.count_nonzero(m.bias) == 0 for m in linears)
     bound = (6 / (10 + 100)) ** 0.5
-    assert hnet.head.weight.abs().max() <= bound
+    assert hnet.head.weight_t.abs().max() <= bound
 
 
 def test_chunk_size_larger_than_target_is_rejected():
