@@ -145,7 +145,7 @@ class HNetLearner:
     def task_loss(self, task_id: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of task ``task_id``'s head on a batch x [B, ...], y [B]."""
         ids = torch.full((1,), task_id, device=self.device)  # a fill: no host copy
-        weights = self.hnet(ids, keep_padding=True)[0]
+        weights = self.hnet(ids, keep_padding=True).squeeze(0)  # a view: no copy backward
         logits = self.target(x, weights, self.bn_stats.get(task_id))[:, self.heads.slice(task_id)]
         return F.cross_entropy(logits, y)
 
