@@ -503,11 +503,12 @@ def cifar_figures(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     ):
         k = len(block)
         width = 0.8 / (2 * k)
-        fig, ax = plt.subplots(figsize=(max(6, 1.3 * num_tasks + 0.3 * k), 3.5))
+        budgets = block["budget"].unique()
+        fig, ax = plt.subplots(figsize=(max(6, 1.3 * num_tasks) + 2.2, 3.5))
         x = np.arange(num_tasks)
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for i, (_, r) in enumerate(block.iterrows()):
-            label = f"{r['method']} ({r['budget']})"
+            label = r["method"] if len(budgets) == 1 else f"{r['method']} ({r['budget']})"
             color = colors[i % len(colors)]
             during = [r[f"during_t{j + 1}"] for j in range(num_tasks)]
             final = [r[f"final_t{j + 1}"] for j in range(num_tasks)]
@@ -520,8 +521,11 @@ def cifar_figures(table: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.set_ylim(0, 100)
         ax.set_ylabel("test accuracy (%)")
         title = f"{CIFAR_TITLES.get(bench, bench)}, {TARGET_TITLES.get(target, target)}"
-        ax.set_title(f"{title}: during and final accuracy per task (mean over seeds)", fontsize=9)
-        ax.legend(fontsize=6, ncol=2, loc="lower left")
+        if len(budgets) == 1:
+            title += f"; {budgets[0]}"
+        ax.set_title(f"{title}\nduring (hatched) and final accuracy per task, mean over seeds",
+                     fontsize=9)  # fmt: skip
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         path = out_dir / f"{bench}_{target}_per_task.png"
         fig.savefig(path, dpi=100, metadata={"Software": None})
