@@ -252,6 +252,8 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
                 bar.update(1)
                 if step % cfg.train.log_every == 0 or step == iters:
                     values = {k: v.item() for k, v in losses.items()}
+                    # train/loss: the loss minimised, the key every method logs
+                    values["loss"] = values["loss_task"] + cfg.method.beta * values["loss_reg"]
                     bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
                     logger.log_losses(offset + step, t, values)
                 if step % cfg.train.checkpoint_every == 0 and step < iters:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wandb_records import run_info
+from wandb_records import history_keys, run_info
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,6 +49,8 @@ def test_multirun_with_wandb_gives_two_offline_runs_in_one_group(tmp_path, mnist
     # one group per sweep: the experiment name and the sweep directory's name
     assert {info.run_group for info in infos} == {"split_mnist_cl1-sweep"}
     assert len({info.run_id for info in infos}) == 2
+    # the loss every method logs, and the hypernetwork's two parts
+    assert {"train/loss", "train/loss_task", "train/loss_reg"} <= history_keys(runs[0])
     seeds = sorted(json.loads((sweep / d / "results.json").read_text())["seed"] for d in "01")
     assert seeds == [1, 2]
 

@@ -42,3 +42,12 @@ def run_info(path: Path):
         if record.WhichOneof("record_type") == "run":
             return record.run
     raise AssertionError(f"no run record in {path}")
+
+
+def history_keys(path: Path) -> set[str]:
+    """Every key logged with ``wandb.log`` (the history rows) in a run file."""
+    keys = set()
+    for record in read_records(path):
+        if record.WhichOneof("record_type") == "history":
+            keys |= {item.key or "/".join(item.nested_key) for item in record.history.item}
+    return keys
