@@ -61,6 +61,7 @@ from avalanche.benchmarks.utils.classification_dataset import (
     _make_taskaware_tensor_classification_dataset,
 )
 from avalanche.core import SupervisedPlugin
+from avalanche.models import MultiTaskModule
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.plugins.ewc import EWCPlugin
 from avalanche.training.plugins.synaptic_intelligence import SynapticIntelligencePlugin
@@ -70,9 +71,11 @@ from avalanche.training.supervised import (
     Replay,
 )
 from avalanche.training.supervised.joint_training import JointTraining
+from avalanche.training.utils import ParamData, zerolike_params_dict
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import to_absolute_path
 from torch import nn
+from torch.utils.data import DataLoader
 
 from hypercl.benchmarks import Benchmark, TaskData, build_benchmark, with_validation
 from hypercl.config import Config, ConfigError, MethodName, Scenario
@@ -175,16 +178,55 @@ class IterationBudget(SupervisedPlugin):
 class FisherEWCPlugin(EWCPlugin):
     """Avalanche's EWC plugin with the Fisher computed from ``fisher_batch_size`` samples
     per gradient (Avalanche uses the training mini-batch size; 1 gives the per-sample
-    empirical Fisher that van de Ven & Tolias' lambda values are calibrated for)."""
+    empirical Fisher that van de Ven & Tolias' lambda values are calibrated for).
 
-    def __init__(self, *args, fisher_batch_size: int = 1, **kwargs) -> None:
+    The per-sample Fisher is Avalanche's value (the mean over the task's samples of each
+    squared gradient, true labels) computed with ``torch.func.vmap`` over blocks of
+    ``vmap_block`` samples instead of one backward pass per sample (tested equal).
+    """
+
+    def __init__(self, *args, fisher_batch_size: int = 1, vmap_block: int = 256, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fisher_batch_size = fisher_batch_size
+        self.fisher_batch_size, self.vmap_block = fisher_batch_size, vmap_block
 
     def compute_importances(self, model, criterion, optimizer, dataset, device, batch_size, **kw):
+        if self.fisher_batch_size == 1:
+            return per_sample_fisher(model, criterion, dataset, device, self.vmap_block)
         return super().compute_importances(
             model, criterion, optimizer, dataset, device, self.fisher_batch_size, **kw
         )
+
+
+@torch.no_grad()
+def per_sample_fisher(
+    model: nn.Module, criterion, dataset, device, block: int = 256
+) -> dict[str, ParamData]:
+    """Mean over ``dataset`` of the squared gradient of ``criterion`` on each single sample,
+    per parameter (Avalanche's ``EWCPlugin.compute_importances`` with batch size 1)."""
+    model.eval()
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    importances = zerolike_params_dict(model)
+    multi_task = isinstance(model, MultiTaskModule)
+
+    def sample_loss(params, x, y, task: int):
+        args = (x.unsqueeze(0), task) if multi_task else (x.unsqueeze(0),)
+        return criterion(torch.func.functional_call(model, params, args), y.unsqueeze(0))
+
+    count = 0
+    for x, y, tasks in DataLoader(dataset, batch_size=block, collate_fn=dataset.collate_fn):
+        x, y = x.to(device), y.to(device)
+        for task in tasks.unique().tolist():  # one task per experience in practice
+            rows = tasks == task
+            grads = torch.func.vmap(torch.func.grad(sample_loss), in_dims=(None, 0, 0, None))(
+                params, x[rows], y[rows], task
+            )
+            for name, g in grads.items():
+                importances[name].data += g.pow(2).sum(0)
+        count += len(y)
+    for imp in importances.values():
+        imp.data /= float(count)
+    model.train()
+    return importances
 
 
 class SIPlugin(SynapticIntelligencePlugin):

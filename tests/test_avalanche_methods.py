@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 from avalanche.core import SupervisedPlugin
+from avalanche.training.plugins.ewc import EWCPlugin
 from test_train_run import compose_config
 
-from hypercl.avalanche_methods import Baseline, SIPlugin
+from hypercl.avalanche_methods import Baseline, SIPlugin, per_sample_fisher
 from hypercl.benchmarks import Benchmark
 from hypercl.config import MethodName
 from hypercl.plain_models import lora_layers
@@ -167,6 +168,25 @@ def test_si_importance_is_not_zero_on_cpu(split_mnist):
     assert importance.abs().max() > 0
     weight = dict(b.models[0].named_parameters())["net.1.weight"]
     assert si.ewc_data[0]["net.1.weight"].data.data_ptr() != weight.data_ptr()
+
+
+@pytest.mark.parametrize("scenario", ["cl1", "cl3"])
+def test_vmap_fisher_equals_avalanches_per_sample_loop(split_mnist, scenario):
+    """FisherEWCPlugin's per-sample Fisher (vmap) is Avalanche's value with batch size 1,
+    for the multi-head (CL1) and the class-incremental (CL3) model, after a task."""
+    b = baseline(split_mnist, f"experiment=split_mnist_{scenario}", "method=ewc", num_tasks=2)
+    experiences = list(b.stream())
+    b.budget.budget = 5
+    b.train_task(0, experiences[0])
+    model, strategy = b.models[0], b.strategy
+    data = experiences[1].dataset.subset(range(70))  # task 2 (label 1 in CL1), odd count
+    args = (model, strategy._criterion, strategy.optimizer, data, "cpu")
+    fast = per_sample_fisher(*args[:2], data, "cpu", block=32)
+    reference = EWCPlugin(1.0).compute_importances(*args, batch_size=1)
+    assert fast.keys() == reference.keys()
+    for name in fast:
+        torch.testing.assert_close(fast[name].data, reference[name].data, rtol=1e-4, atol=1e-9)
+    assert any(imp.data.abs().max() > 0 for imp in fast.values())
 
 
 def test_class_incremental_shared_head_predicts_over_classes_seen_so_far(split_mnist):
