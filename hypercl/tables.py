@@ -164,7 +164,10 @@ def load_explanations(path: Path) -> pd.DataFrame:
     """The hand-written explanations of differences from the paper (empty if no file)."""
     if not path.exists():
         return pd.DataFrame(columns=[*EXPLANATION_KEYS, "explanation"])
-    table = pd.read_csv(path)
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise SystemExit(f"hypercl.tables: {path} is empty; give it a header line") from None
     missing = sorted(set(EXPLANATION_KEYS + ["explanation"]) - set(table.columns))
     if missing:
         raise SystemExit(f"hypercl.tables: {path} lacks the column(s) {', '.join(missing)}")
