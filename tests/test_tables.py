@@ -104,6 +104,23 @@ def test_explanations_follow_the_generated_note(runs_dir, tmp_path):
     assert "not this budget" not in paths["markdown"].read_text()
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty; give it a header line"),
+        (
+            "benchmark,scenario,method,explanation\n",
+            "lacks the column(s) iters_per_task, num_tasks",
+        ),
+    ],
+)
+def test_bad_explanations_file_is_one_clear_message(runs_dir, tmp_path, content, message):
+    path = tmp_path / "explanations.csv"
+    path.write_text(content)
+    with pytest.raises(SystemExit, match=rf"^hypercl.tables: {path} {message}"):
+        build(runs_dir, tmp_path / "results", "mnist", explanations_csv=path)
+
+
 def _cifar_results(experiment, method, seed, beta, epochs, subset, accs):
     """A 3-task Split-CIFAR run: task j's accuracy after task i is accs[i][j]."""
     return {
