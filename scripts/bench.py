@@ -376,8 +376,8 @@ def write_report(rows: list[dict], path_md: Path, args, extra: dict) -> None:
         lines.append("| " + " | ".join(cols) + " |")
         lines.append("|" + "---|" * len(cols))
         for r in sel:
-            lines.append("| " + " | ".join(fmt.get(c, "{}").format(r.get(c, "")) for c in cols)
-                         + " |")  # fmt: skip
+            cells = ["" if r.get(c) is None else fmt.get(c, "{}").format(r[c]) for c in cols]
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
 
     for spec in extra["tables"]:
