@@ -105,8 +105,8 @@ def keep_freed_memory() -> bool:
 
     A training step allocates and frees temporaries of several MB (generated weights,
     gradients, Gram inputs). By default glibc serves such blocks with fresh ``mmap``s, so
-    every step page-faults them in again: about 2,300 faults and a fifth of the CPU time of a
-    ``split_mnist_cl1`` step (``scripts/bench.py``, "allocator"). Blocks up to 32 MB now come
+    every step page-faults them in again (thousands of faults per step; ``scripts/bench.py``,
+    "allocator", measures faults and step time with and without this). Blocks up to 32 MB now come
     from the heap, which is never trimmed. No-op off glibc or with HYPERCL_MALLOC_TUNING=0;
     returns whether it applied.
     """
