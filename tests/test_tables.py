@@ -182,6 +182,7 @@ def test_committed_tables_are_regenerated_exactly(tmp_path, name):
         pytest.skip(f"no committed {name} table")
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "hypercl.tables", f"results/runs/{name}", "--out", str(out)]
+    cmd += ["--explanations", f"results/{name}_explanations.csv"]  # the default beside the table
     subprocess.run([*cmd, "--name", name], cwd=REPO, check=True, capture_output=True)
     for suffix in (".md", ".csv"):
         if not (REPO / "results" / f"{name}{suffix}").exists():
