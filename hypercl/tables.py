@@ -48,7 +48,13 @@ REFERENCE_CSV = Path(__file__).resolve().parent / "paper_reference.csv"
 # Iterations per task of the paper's settings (the presets conf/experiment/*mnist*.yaml).
 FULL_BUDGET = {"split_mnist": 2000, "perm_mnist": 5000}
 METHOD_ORDER = [m.value for m in MethodName]  # table rows in the order of the config enum
-BENCHMARK_TITLES = {"split_mnist": "Split-MNIST", "perm_mnist": "Permuted-MNIST"}
+BENCHMARK_TITLES = {
+    "split_mnist": "Split-MNIST",
+    "perm_mnist": "Permuted-MNIST",
+    "split_cifar10_100": "Split-CIFAR-10/100",
+    "split_cifar10": "Split-CIFAR-10",
+    "split_cifar100": "Split-CIFAR-100",
+}
 
 
 def load_runs(runs_dir: Path) -> list[dict]:
@@ -384,11 +390,6 @@ def _plot_bars(path: Path, values, labels, groups, title: str) -> Path:
 # Epochs per task of the paper's settings (conf/experiment/split_cifar10_100_<target>.yaml).
 FULL_EPOCHS = {"resnet32": 200, "zenkenet": 80}
 CIFAR_METHOD_ORDER = ["hnet", "finetune", "from_scratch"]
-CIFAR_TITLES = {
-    "split_cifar10_100": "Split-CIFAR-10/100",
-    "split_cifar10": "Split-CIFAR-10",
-    "split_cifar100": "Split-CIFAR-100",
-}
 TARGET_TITLES = {"resnet32": "ResNet-32", "zenkenet": "ZenkeNet"}
 
 
@@ -472,7 +473,7 @@ def cifar_markdown(table: pd.DataFrame) -> list[str]:
     for (bench, num_tasks, target), block in table.groupby(
         ["benchmark", "num_tasks", "target"], sort=False
     ):
-        title = f"{CIFAR_TITLES.get(bench, bench)} ({num_tasks} tasks), "
+        title = f"{BENCHMARK_TITLES.get(bench, bench)} ({num_tasks} tasks), "
         lines += [f"## {title}{TARGET_TITLES.get(target, target)}", ""]
         tasks = [f"T{j + 1}" for j in range(num_tasks)]
         lines.append(
@@ -523,7 +524,7 @@ def cifar_figures(table: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.set_xticks(x, [f"task {j + 1}" for j in range(num_tasks)], fontsize=8)
         ax.set_ylim(0, 100)
         ax.set_ylabel("test accuracy (%)")
-        title = f"{CIFAR_TITLES.get(bench, bench)}, {TARGET_TITLES.get(target, target)}"
+        title = f"{BENCHMARK_TITLES.get(bench, bench)}, {TARGET_TITLES.get(target, target)}"
         if len(budgets) == 1:
             title += f"; {budgets[0]}"
         ax.set_title(f"{title}\nduring (hatched) and final accuracy per task, mean over seeds",
