@@ -38,8 +38,8 @@ class HeadLinear(nn.Module):
     tiny, and every GEMM of the step that touches W (forward, both gradients, the
     regularizer's Gram matrices) then writes or reduces along the long row-major axis.
     MKL on this CPU runs the tall [out, in] layout's GEMMs much slower when ``in`` is
-    small (``scripts/bench.py``, "head layout": 2.6x for split_mnist's h = 10, the same
-    speed for perm_mnist's h = 25).
+    small (``scripts/bench.py``, "head layout", measures both layouts for split_mnist's
+    h = 10 and perm_mnist's h = 25).
     """
 
     def __init__(self, in_features: int, out_features: int) -> None:

@@ -298,14 +298,14 @@ def step_probe(experiment: str, num_prev: int, repeats: int) -> dict:
         step()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     seconds = median_time(step, repeats, inner=5)
-    steps = (repeats + 1) * 5 + 1  # median_time's warm-up call, then repeats x inner
+    steps = 1 + repeats * 5  # median_time's warm-up call, then repeats x inner (5)
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
     return {"seconds": seconds, "minor_faults_per_step": faults}
 
 
 def bench_allocator(repeats: int, rows: list[dict], threads: int) -> None:
     """Step time with glibc's default malloc settings vs :func:`keep_freed_memory`, each
-    in a fresh process (malloc settings hold for a whole process), alternated."""
+    in a fresh process (malloc settings hold for a whole process)."""
     for experiment in SETTINGS:
         results = {}
         for tuned in ("0", "1"):
