@@ -7,8 +7,9 @@ with the hypernetwork's runner: the same :class:`~hypercl.benchmarks.Benchmark` 
 (wrapped as Avalanche datasets with task labels), the same target architecture (the
 template of :func:`hypercl.targets.build_target`, as a plain module with its own weights,
 see :mod:`hypercl.plain_models`), the same iteration budget, batch size, learning rate and
-Adam (a fresh optimizer state per task, as the hypernetwork learner), the same accuracy
-matrix, :func:`hypercl.metrics.summarize`, ``results.json`` and plots.
+Adam (a fresh optimizer state per task, as the hypernetwork learner;
+``method.reset_optimizer=false`` keeps one across tasks, van de Ven & Tolias' default), the
+same accuracy matrix, :func:`hypercl.metrics.summarize`, ``results.json`` and plots.
 
 Strategies: ``finetune`` = Avalanche ``Naive``; ``ewc`` / ``online_ewc`` = ``Naive`` with
 Avalanche's ``EWCPlugin`` (mode ``separate`` / ``online``; the Fisher is computed from
@@ -116,6 +117,11 @@ VAN_DE_VEN = {
 def hyperparameters(cfg: Config, benchmark: str, num_tasks: int) -> dict:
     """The method's hyperparameters, nulls filled from :data:`VAN_DE_VEN` (recorded in
     ``results.json`` as ``method_hparams``)."""
+    hparams = _method_hyperparameters(cfg, benchmark, num_tasks)
+    return {**hparams, "reset_optimizer": cfg.method.reset_optimizer}
+
+
+def _method_hyperparameters(cfg: Config, benchmark: str, num_tasks: int) -> dict:
     m, name = cfg.method, cfg.method.name
     published = VAN_DE_VEN.get((benchmark, cfg.scenario.value), {})
 
@@ -404,7 +410,12 @@ class Baseline:
             model.num_active = (t + 1) * self.head_size
         if self.name == MethodName.lora:
             train_only_lora_task(model, t)
-        self.strategy.train(experience, eval_streams=[], drop_last=True, reset_optimizer_state=True)
+        self.strategy.train(
+            experience,
+            eval_streams=[],
+            drop_last=True,
+            reset_optimizer_state=self.hparams["reset_optimizer"],
+        )
 
     def train_joint(self, experiences: list) -> None:
         model = self.new_model()

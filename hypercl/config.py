@@ -147,6 +147,9 @@ class MethodConfig:
     replay_mem_size: int = 1000  # samples kept in the replay buffer (all tasks together)
     lora_rank: int = 8
     lora_alpha: float = 8.0  # adapter output scaled by lora_alpha / lora_rank
+    # Baselines: a fresh Adam state at every task (as the hypernetwork learner). False keeps
+    # one Adam state across tasks, the default of van de Ven & Tolias' code.
+    reset_optimizer: bool = True
 
 
 @dataclass
@@ -267,6 +270,14 @@ def validate_baseline(cfg: Config) -> None:
         for key in ("fisher_batch_size", "replay_mem_size", "lora_rank"):
             value = getattr(cfg.method, key)
             _require(value > 0, f"method.{key}", value, "must be a positive integer")
+    else:
+        _require(
+            cfg.method.reset_optimizer,
+            "method.reset_optimizer",
+            cfg.method.reset_optimizer,
+            f"method.name={name} starts a fresh Adam state at every task (only the baselines "
+            "can keep one); remove the override",
+        )
 
 
 def validate_cifar_fields(cfg: Config) -> None:

@@ -48,6 +48,22 @@ REFERENCE_CSV = Path(__file__).resolve().parent / "paper_reference.csv"
 # Iterations per task of the paper's settings (the presets conf/experiment/*mnist*.yaml).
 FULL_BUDGET = {"split_mnist": 2000, "perm_mnist": 5000}
 METHOD_ORDER = [m.value for m in MethodName]  # table rows in the order of the config enum
+
+
+def method_label(run: dict) -> str:
+    """The method's name in tables; a variant that changes what a baseline measures gets
+    its own rows: ``"<method>, one Adam"`` for ``method.reset_optimizer=false``."""
+    if (run.get("method_hparams") or {}).get("reset_optimizer") is False:
+        return f"{run['method']}, one Adam"
+    return run["method"]
+
+
+def method_order(label: str) -> tuple[int, str]:
+    """Sort key: the config enum's order of the base method, then the label."""
+    base = label.split(",")[0]
+    return (METHOD_ORDER.index(base) if base in METHOD_ORDER else 99, label)
+
+
 BENCHMARK_TITLES = {
     "split_mnist": "Split-MNIST",
     "perm_mnist": "Permuted-MNIST",
@@ -93,7 +109,7 @@ def runs_frame(runs: list[dict]) -> pd.DataFrame:
                 "benchmark": r["benchmark"],
                 "num_tasks": len(r["acc_matrix"]),
                 "scenario": r["scenario"],
-                "method": r["method"],
+                "method": method_label(r),
                 "iters_per_task": int(min(iters)),
                 "seed": r["seed"],
                 "final_acc": r["final_acc_mean"],
@@ -140,7 +156,7 @@ def summary_frame(
             (reference["benchmark"] == row["benchmark"])
             & (reference["num_tasks"] == row["num_tasks"])
             & (reference["scenario"] == row["scenario"])
-            & (reference["method"] == row["method"])
+            & (reference["method"] == row["method"].split(",")[0])
         ]
         row["paper_final_acc"] = ref["final_acc"].iloc[0] if len(ref) else math.nan
         row["paper_sem"] = ref["sem"].iloc[0] if len(ref) else math.nan
@@ -148,10 +164,10 @@ def summary_frame(
         row["note"] = note(row, full, explanation(explanations, row))
         rows.append(row)
     table = pd.DataFrame(rows)
-    table["_m"] = table["method"].map(lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99)
+    table["_m"] = table["method"].map(method_order)
     table = table.sort_values(
-        ["benchmark", "num_tasks", "scenario", "_m", "method", "iters_per_task"],
-        ascending=[False, True, True, True, True, False],
+        ["benchmark", "num_tasks", "scenario", "_m", "iters_per_task"],
+        ascending=[False, True, True, True, False],
     )
     return table.drop(columns="_m").reset_index(drop=True)
 
@@ -290,12 +306,9 @@ def figures(runs: list[dict], table: pd.DataFrame, out_dir: Path) -> list[Path]:
     for r in runs:
         iters = int(min(r.get("task_iters") or [r["iters_per_task"]]))
         cell = (r["benchmark"], len(r["acc_matrix"]), r["scenario"])
-        groups.setdefault(cell, {}).setdefault((r["method"], iters), []).append(r)
+        groups.setdefault(cell, {}).setdefault((method_label(r), iters), []).append(r)
     for (bench, num_tasks, scenario), by_method in sorted(groups.items()):
-        keys = sorted(
-            by_method,
-            key=lambda k: (METHOD_ORDER.index(k[0]) if k[0] in METHOD_ORDER else 99, k[0], -k[1]),
-        )
+        keys = sorted(by_method, key=lambda k: (method_order(k[0]), -k[1]))
         labels = [f"{m} ({i} it.)" for m, i in keys]
         stem = f"{bench}{num_tasks}_{scenario}"
         title = f"{BENCHMARK_TITLES.get(bench, bench)}-{num_tasks} {scenario.upper()}"

@@ -205,6 +205,17 @@ def test_class_incremental_shared_head_predicts_over_classes_seen_so_far(split_m
     assert out.shape == (50, 6) and (out[:, 4:] < -1e8).all()
 
 
+@pytest.mark.parametrize("reset", [True, False])
+def test_reset_optimizer_decides_whether_adam_state_survives_a_task(split_mnist, reset):
+    b = baseline(split_mnist, "method=finetune", f"method.reset_optimizer={reset}")
+    experiences = list(b.stream())
+    b.budget.budget = 7
+    b.train_task(0, experiences[0])
+    b.train_task(1, experiences[1])
+    steps = {int(state["step"]) for state in b.strategy.optimizer.state.values()}
+    assert steps == ({7} if reset else {14})
+
+
 def test_published_hyperparameters_fill_nulls_and_unknown_ones_are_config_errors():
     from hypercl.avalanche_methods import hyperparameters
     from hypercl.config import ConfigError
@@ -214,6 +225,7 @@ def test_published_hyperparameters_fill_nulls_and_unknown_ones_are_config_errors
         "ewc_lambda": 1e9,
         "ewc_gamma": 0.8,
         "fisher_batch_size": 1,
+        "reset_optimizer": True,
     }
     cfg = compose_config("experiment=split_mnist_cl1", "method=lwf")
     assert hyperparameters(cfg, "split_mnist", 5)["lwf_alpha"] == [0.0, 4.0, 8.0, 12.0, 16.0]

@@ -74,6 +74,11 @@ def test_finetune_shares_bn_statistics_and_has_no_regularizer():
             "method.beta=0.05 is invalid: method.name=from_scratch trains without the output "
             "regularizer; set method.beta=0.",
         ),
+        (
+            ["method=hnet", "method.reset_optimizer=false"],
+            "method.reset_optimizer=False is invalid: method.name=hnet starts a fresh Adam "
+            "state at every task (only the baselines can keep one); remove the override.",
+        ),
     ],
 )
 def test_baseline_settings_that_would_change_the_baseline_are_config_errors(overrides, message):

@@ -86,6 +86,18 @@ def test_table_content(runs_dir, tmp_path):
     assert "n=1, no SEM: below paper by 0.21" in md  # finetune CL2 vs 59.21
 
 
+def test_one_adam_variant_gets_its_own_row_beside_the_paper(runs_dir, tmp_path):
+    d = runs_dir / "split_mnist_cl2" / "finetune_one_adam" / "seed1"
+    d.mkdir(parents=True)
+    run = _results("finetune", "cl2", 1, 58.0, 2000)
+    run["method_hparams"] = {"reset_optimizer": False}
+    (d / "results.json").write_text(json.dumps(run))
+    table = pd.read_csv(build(runs_dir, tmp_path / "results", "mnist")["csv"])
+    assert list(table["method"]) == ["hnet", "ewc", "finetune", "finetune, one Adam"]
+    assert list(table["paper_final_acc"])[2:] == [59.21, 59.21]
+    assert list(table["final_acc_mean"])[2:] == [59.0, 58.0]
+
+
 def test_explanations_follow_the_generated_note(runs_dir, tmp_path):
     out = tmp_path / "results"
     paths = build(runs_dir, out, "mnist")
