@@ -324,14 +324,18 @@ def bench_allocator(repeats: int, rows: list[dict], threads: int) -> None:
                      "ratio": results["0"]["seconds"] / results["1"]["seconds"]})  # fmt: skip
 
 
-def bench_full_run(rows: list[dict], threads: int, experiment: str, impl: str = "fast") -> None:
-    """Run a preset at full budget (seed 1, real MNIST) with the ``impl`` regularizer and
-    record its wall time and accuracy."""
-    name = experiment + ("" if impl == "fast" else f"_{impl}")
+def bench_full_run(
+    rows: list[dict], threads: int, experiment: str, impl: str = "fast", seed: int = 1
+) -> None:
+    """Run a preset at full budget (real MNIST) with the ``impl`` regularizer and record its
+    wall time and accuracy."""
+    name = (
+        experiment + ("" if impl == "fast" else f"_{impl}") + ("" if seed == 1 else f"_seed{seed}")
+    )
     run_dir = REPO / "results" / "bench_runs" / (name + ("_gpu" if DEVICE.type == "cuda" else ""))
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, not a resumption of the last
     proc = subprocess.run(
-        [sys.executable, "-m", "hypercl.train", f"experiment={experiment}", "seed=1",
+        [sys.executable, "-m", "hypercl.train", f"experiment={experiment}", f"seed={seed}",
          f"num_threads={threads}", f"device={DEVICE.type}", f"method.reg_impl={impl}",
          f"hydra.run.dir={run_dir}"],
         cwd=REPO, capture_output=True, text=True,
@@ -340,7 +344,7 @@ def bench_full_run(rows: list[dict], threads: int, experiment: str, impl: str = 
         raise RuntimeError(proc.stderr[-2000:])
     res = json.loads((run_dir / "results.json").read_text())
     rows.append({"section": "full_run", "setting": experiment, "variant": impl,
-                 "threads": threads, "seconds": res["wall_time_s"],
+                 "seed": seed, "threads": threads, "seconds": res["wall_time_s"],
                  "train_seconds": res["train_time_s"],
                  "final_acc_mean": res["final_acc_mean"]})  # fmt: skip
 
@@ -365,6 +369,9 @@ def write_report(rows: list[dict], path_md: Path, args, extra: dict) -> None:
         f"- Square {extra['square_n']}x{extra['square_n']} float32 matmul: "
         f"{extra['square_peak']:.1f} GFLOP/s "
         + ("(GPU, TF32 off)." if DEVICE.type == "cuda" else f"({extra['threads']} threads)."),
+        f"- Load average over the minute before the benchmark started: {extra['load']:.2f} "
+        "(about 0 on an idle machine; each busy core adds about 1, and other work inflates "
+        "every time here).",
         "",
     ]
 
@@ -400,6 +407,7 @@ def main() -> None:
         "--full-impls", nargs="+", choices=["fast", "direct"], default=["fast"],
         help="regularizers of the full-budget runs (both: does the fast one change the accuracy?)",
     )  # fmt: skip
+    parser.add_argument("--full-seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench.md")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--cifar", action="store_true", help="also time ResNet-32/ZenkeNet steps")
@@ -407,6 +415,7 @@ def main() -> None:
     parser.add_argument("--step-probe", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     keep_freed_memory()  # as hypercl.train does (off with HYPERCL_MALLOC_TUNING=0)
+    load = os.getloadavg()[0]  # before any work of ours: what else is running
     global DEVICE
     DEVICE = torch.device(args.device)
     if DEVICE.type == "cuda":  # threads do not matter for GPU work: one pass
@@ -482,19 +491,20 @@ def main() -> None:
          {"seconds": ms, "minor_faults_per_step": "{:.0f}"}),
         ("Allocator speed-up (default / tuned step time)", "allocator_ratio",
          ["setting", "threads", "ratio"], {"ratio": s}),
-        ("Full-budget runs (seed 1, real MNIST)", "full_run",
-         ["setting", "variant", "threads", "seconds", "train_seconds", "final_acc_mean"],
+        ("Full-budget runs (real MNIST)", "full_run",
+         ["setting", "variant", "seed", "threads", "seconds", "train_seconds", "final_acc_mean"],
          {"seconds": "{:.0f}", "train_seconds": "{:.0f}", "final_acc_mean": s}),
     ]  # fmt: skip
-    extra = {"cpu": cpu, "cores": os.cpu_count(), "square_peak": square, "square_n": square_n,
-             "threads": threads,
+    extra = {"cpu": cpu, "cores": os.cpu_count(), "load": load, "square_peak": square,
+             "square_n": square_n, "threads": threads,
              "tables": tables}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_report(rows, args.out, args, extra)
     for experiment in args.full_settings if args.full_runs else []:  # report after each run
-        for impl in args.full_impls:
-            bench_full_run(rows, threads, experiment, impl)
-            write_report(rows, args.out, args, extra)
+        for seed in args.full_seeds:
+            for impl in args.full_impls:
+                bench_full_run(rows, threads, experiment, impl, seed)
+                write_report(rows, args.out, args, extra)
     print(args.out.read_text())
 
 
