@@ -58,9 +58,15 @@ def method_label(run: dict) -> str:
     return run["method"]
 
 
+def base_method(label: str) -> str:
+    """The method name a :func:`method_label` starts with: ``"finetune, one Adam"`` ->
+    ``"finetune"``."""
+    return label.split(",")[0]
+
+
 def method_order(label: str) -> tuple[int, str]:
     """Sort key: the config enum's order of the base method, then the label."""
-    base = label.split(",")[0]
+    base = base_method(label)
     return (METHOD_ORDER.index(base) if base in METHOD_ORDER else 99, label)
 
 
@@ -156,7 +162,7 @@ def summary_frame(
             (reference["benchmark"] == row["benchmark"])
             & (reference["num_tasks"] == row["num_tasks"])
             & (reference["scenario"] == row["scenario"])
-            & (reference["method"] == row["method"].split(",")[0])
+            & (reference["method"] == base_method(row["method"]))
         ]
         row["paper_final_acc"] = ref["final_acc"].iloc[0] if len(ref) else math.nan
         row["paper_sem"] = ref["sem"].iloc[0] if len(ref) else math.nan
