@@ -157,7 +157,9 @@ class TrainConfig:
     iters_per_task: int = 2000
     batch_size: int = 128
     lr: float = 1e-3
-    eval_batch_size: int = 5000
+    # Test images per evaluation call (x every candidate task in CL2/CL3). 500 keeps each
+    # call's activations below glibc's mmap threshold: fastest on CPU (scripts/bench.py).
+    eval_batch_size: int = 500
     log_every: int = 100  # iterations between loss readouts (progress bar, W&B)
     cuda_graphs: bool = True  # on CUDA, replay each training step as one captured graph
     checkpoint_every: int = 1000  # steps between checkpoints (one is also kept after each task)

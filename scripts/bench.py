@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -169,16 +170,18 @@ def bench_steps(repeats: int, rows: list[dict], settings: dict, prev_tasks=(1, 5
 
 
 def bench_inference(repeats: int, rows: list[dict], loop_images: int) -> None:
-    """CL3 task inference over 10,000 images x 10 tasks (perm_mnist10 target)."""
+    """CL3 task inference over 10,000 images x 10 tasks (perm_mnist10 target): batched with
+    a few images-per-call sizes (``train.eval_batch_size``) and the per-sample loop."""
     learner, input_shape, _ = make_learner("perm_mnist10_cl1", 10)
     x = torch.rand(10_000, *input_shape, device=DEVICE)
     ids = torch.arange(10, device=DEVICE)
     hs = learner.heads.head_size
+    default = learner.train_cfg.eval_batch_size
 
     @torch.no_grad()
-    def batched():
+    def batched(per_call: int) -> None:
         weights = learner.hnet(ids)
-        for xb in x.split(learner.train_cfg.eval_batch_size):
+        for xb in x.split(per_call):
             infer_task_and_class(head_logits(learner.target, xb, weights, ids, hs))
 
     @torch.no_grad()
@@ -191,29 +194,21 @@ def bench_inference(repeats: int, rows: list[dict], loop_images: int) -> None:
                 h = entropy(out).item()
                 best = h if best is None or h < best else best
 
-    t_batched = median_time(batched, repeats)
+    setting, threads = "perm_mnist10 CL3, 10k images x 10 tasks", torch.get_num_threads()
+    t_batched = {}
+    for per_call in sorted({5000, 2000, 1000, 500, 250, default}, reverse=True):
+        t_batched[per_call] = median_time(partial(batched, per_call), repeats)
+        rows.append({"section": "inference", "setting": setting, "threads": threads,
+                     "variant": f"batched, {per_call} images per call"
+                     + (" (default)" if per_call == default else ""),
+                     "seconds": t_batched[per_call]})  # fmt: skip
     t_loop = median_time(per_sample, max(3, repeats // 2)) * 10_000 / loop_images
-    rows.append(
-        {
-            "section": "inference",
-            "setting": "perm_mnist10 CL3, 10k images x 10 tasks",
-            "variant": "batched",
-            "threads": torch.get_num_threads(),
-            "seconds": t_batched,
-        }
-    )
-    rows.append(
-        {
-            "section": "inference",
-            "setting": "perm_mnist10 CL3, 10k images x 10 tasks",
-            "variant": f"per-sample loop (timed on {loop_images} images, scaled)",
-            "threads": torch.get_num_threads(),
-            "seconds": t_loop,
-        }
-    )
+    rows.append({"section": "inference", "setting": setting, "threads": threads,
+                 "variant": f"per-sample loop (timed on {loop_images} images, scaled)",
+                 "seconds": t_loop})  # fmt: skip
     rows.append({"section": "inference_ratio", "setting": "perm_mnist10 CL3",
-                 "variant": "loop/batched", "threads": torch.get_num_threads(),
-                 "ratio": t_loop / t_batched})  # fmt: skip
+                 "variant": f"loop / batched with {default} images per call",
+                 "threads": threads, "ratio": t_loop / t_batched[default]})  # fmt: skip
 
 
 def memory_probe(num_tasks: int, targets: str, impl: str) -> dict:
@@ -474,7 +469,7 @@ def main() -> None:
         ("CL3 task inference (seconds)", "inference", ["setting", "threads", "variant", "seconds"],
          {"seconds": "{:.3f}"}),
         ("Inference speed-up (loop / batched)", "inference_ratio",
-         ["setting", "threads", "ratio"], {"ratio": "{:.0f}"}),
+         ["setting", "threads", "variant", "ratio"], {"ratio": "{:.0f}"}),
         ("Memory: regularizer state, and peak RSS growth over 3 steps of the last task "
          "(Permuted-MNIST settings, 1 thread)", "memory",
          ["setting", "variant", "state_mb", "peak_rss_increase_mb", "peak_cuda_increase_mb"],
