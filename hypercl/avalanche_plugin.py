@@ -35,7 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from hypercl.learner import BatchSampler, HNetLearner
-from hypercl.regularizer import adam_lookahead
+from hypercl.regularizer import lookahead_params
 
 
 class HNetModule(MultiTaskModule):
@@ -143,10 +143,8 @@ class HNetStrategy(SupervisedTemplate):
         super().backward()
         learner = self.learner
         if learner.regularizer.num_prev > 0 and learner.method.beta > 0:
-            theta = learner.hnet.theta()
             override = None
             if learner.method.lookahead:
-                deltas = adam_lookahead(self.optimizer, list(theta.values()))
-                override = {n: p + d for (n, p), d in zip(theta.items(), deltas, strict=True)}
+                override = lookahead_params(self.optimizer, learner.hnet.theta())
             loss_reg = learner.regularizer(learner.hnet, override)
             (learner.method.beta * loss_reg).backward()

@@ -26,7 +26,7 @@ from hypercl.cuda_graph import GraphedStep
 from hypercl.errors import NonFiniteLossError
 from hypercl.hnets import HyperNetwork, build_hnet
 from hypercl.inference import head_logits, infer_task_and_class
-from hypercl.regularizer import OutputRegularizer, adam_lookahead
+from hypercl.regularizer import OutputRegularizer, lookahead_params
 from hypercl.targets import FunctionalTarget, build_target
 
 
@@ -156,11 +156,9 @@ class HNetLearner:
         loss_task.backward()
         loss_reg = torch.zeros((), device=self.device)
         if self.regularizer.num_prev > 0 and self.method.beta > 0:
-            theta = self.hnet.theta()
             override = None
             if self.method.lookahead:
-                deltas = adam_lookahead(optimizer, list(theta.values()))
-                override = {n: p + d for (n, p), d in zip(theta.items(), deltas, strict=True)}
+                override = lookahead_params(optimizer, self.hnet.theta())
             loss_reg = self.regularizer(self.hnet, override)
             (self.method.beta * loss_reg).backward()
         optimizer.step()

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import torch
 from torch.func import functional_call
+from torch.optim.adam import adam as adam_step  # torch's functional Adam step
 
 from hypercl.config import RegImpl, RegTargets
 from hypercl.hnets import HyperNetwork
@@ -295,32 +296,63 @@ class OutputRegularizer:
 
 @torch.no_grad()
 def adam_lookahead(optimizer: torch.optim.Adam, params: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The update ``optimizer.step()`` would apply to ``params`` with their current grads.
+    """The values ``optimizer.step()`` would give ``params`` with their current grads,
+    theta + dtheta [same shapes], detached; the optimizer's state is left unchanged.
 
-    Replicates :class:`torch.optim.Adam` (no weight decay, no amsgrad) without changing its
-    state. The step count stays a tensor, so nothing waits for the device. A parameter
-    without a gradient gets a zero update.
+    Runs torch's own Adam (``torch.optim.adam.adam``, the same kernel and settings as the
+    group's: fused, foreach, capturable, weight decay, ...) on copies of the parameters and
+    moments: one fused pass instead of a re-implementation's many, and exactly the real next
+    step. The step count stays a tensor, so nothing waits for the device. A parameter
+    without a gradient is returned as it is.
     """
-    groups = {id(p): g for g in optimizer.param_groups for p in g["params"]}
-    deltas = []
-    for p in params:
-        group = groups[id(p)]
-        if group["weight_decay"] or group["amsgrad"] or group["maximize"]:
-            raise NotImplementedError("lookahead supports plain Adam only")
-        if p.grad is None:
-            deltas.append(torch.zeros_like(p))
+    ahead = {id(p): p.detach() for p in params}
+    wanted = set(ahead)
+    for group in optimizer.param_groups:
+        todo = [p for p in group["params"] if id(p) in wanted and p.grad is not None]
+        if not todo:
             continue
+        copies = [p.detach().clone() for p in todo]
+        moments: dict[str, list[torch.Tensor]] = {"exp_avg": [], "exp_avg_sq": [],
+                                                  "max_exp_avg_sq": [], "step": []}  # fmt: skip
+        for p in todo:
+            state = optimizer.state.get(p, {})
+            for key in ("exp_avg", "exp_avg_sq") + (
+                ("max_exp_avg_sq",) if group["amsgrad"] else ()
+            ):
+                moments[key].append(state[key].clone() if state else torch.zeros_like(p))
+            fresh_step = torch.zeros((), device=p.device)  # the first step: an empty state
+            moments["step"].append(state["step"].clone() if state else fresh_step)
         beta1, beta2 = group["betas"]
-        state = optimizer.state.get(p, {})
-        if state:
-            step = state["step"].to(p.device, torch.float32) + 1
-            m = state["exp_avg"].lerp(p.grad, 1 - beta1)
-            v = state["exp_avg_sq"].mul(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-        else:  # first step: zero moments
-            step = torch.ones((), device=p.device)
-            m = p.grad.mul(1 - beta1)
-            v = p.grad.square().mul_(1 - beta2)
-        step_size = group["lr"] / (1 - beta1**step)
-        denom = (v.sqrt_() / (1 - beta2**step).sqrt()).add_(group["eps"])
-        deltas.append(m.div_(denom).mul_(-step_size))
-    return deltas
+        adam_step(
+            copies, [p.grad for p in todo], moments["exp_avg"], moments["exp_avg_sq"],
+            moments["max_exp_avg_sq"], moments["step"],
+            foreach=group["foreach"], capturable=group["capturable"],
+            differentiable=False, fused=group["fused"],
+            decoupled_weight_decay=group.get("decoupled_weight_decay", False),
+            amsgrad=group["amsgrad"], beta1=beta1, beta2=beta2, lr=group["lr"],
+            weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+        )  # fmt: skip
+        ahead.update((id(p), c) for p, c in zip(todo, copies, strict=True))
+    return [ahead[id(p)] for p in params]
+
+
+class _Shifted(torch.autograd.Function):
+    """``param`` moved to the detached values ``ahead``: the gradient passes to ``param``
+    unchanged (d(theta + dtheta)/d theta = 1 when dtheta is a constant)."""
+
+    @staticmethod
+    def forward(ctx, param: torch.Tensor, ahead: torch.Tensor) -> torch.Tensor:
+        return ahead
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, None
+
+
+def lookahead_params(
+    optimizer: torch.optim.Adam, theta: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """theta + dtheta by name, dtheta being Adam's next step on the current grads
+    (:func:`adam_lookahead`); gradients taken at these values flow to theta."""
+    ahead = adam_lookahead(optimizer, list(theta.values()))
+    return {n: _Shifted.apply(p, a) for (n, p), a in zip(theta.items(), ahead, strict=True)}

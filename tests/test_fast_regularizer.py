@@ -7,7 +7,7 @@ import torch
 
 from hypercl.config import Activation, RegImpl, RegTargets
 from hypercl.hnets import ChunkedHyperNetwork, FullHyperNetwork
-from hypercl.regularizer import OutputRegularizer, adam_lookahead
+from hypercl.regularizer import OutputRegularizer, lookahead_params
 
 
 def make_hnet(kind: str, dtype: torch.dtype):
@@ -32,8 +32,7 @@ def reg_and_grads(hnet, impl, targets, lookahead, snapshot_state, trained_state)
     if lookahead:
         opt = torch.optim.Adam([*theta.values(), hnet.task_embs[5]], lr=0.05)
         hnet(torch.tensor([5])).pow(2).mean().backward()  # a task loss
-        deltas = adam_lookahead(opt, list(theta.values()))
-        override = {n: p + d for (n, p), d in zip(theta.items(), deltas, strict=True)}
+        override = lookahead_params(opt, theta)
     for p in hnet.parameters():
         p.grad = None
     value = reg(hnet, override)
