@@ -363,7 +363,9 @@ def write_report(rows: list[dict], path_md: Path, args, extra: dict) -> None:
         "measured in the same run. Inputs are random tensors of the benchmark's shape.",
         f"- Square {extra['square_n']}x{extra['square_n']} float32 matmul: "
         f"{extra['square_peak']:.1f} GFLOP/s "
-        + ("(GPU, TF32 off)." if DEVICE.type == "cuda" else f"({extra['threads']} threads)."),
+        + ("(GPU, TF32 off)" if DEVICE.type == "cuda" else f"({extra['threads']} threads)")
+        + f"; {extra['square_before']:.1f} at the start. A gap between the two means the "
+        "host's speed changed during the run (other jobs or VMs): its times do not compare.",
         f"- Load average over the minute before the benchmark started: {extra['load']:.2f} "
         "(about 0 on an idle machine; each busy core adds about 1, and other work inflates "
         "every time here).",
@@ -425,6 +427,9 @@ def main() -> None:
         print(json.dumps(step_probe(experiment, int(num_prev), args.repeats)))
         return
     assert args.repeats >= 5, "report medians of at least 5 repeats"
+    square_n = 8192 if DEVICE.type == "cuda" else 2048
+    torch.set_num_threads(max(args.threads))
+    square_before = square_matmul_peak(args.repeats, square_n)  # the host's speed, at start
     rows: list[dict] = []
     for threads in [] if args.skip_micro else args.threads:
         torch.set_num_threads(threads)
@@ -441,7 +446,6 @@ def main() -> None:
             bench_allocator(args.repeats, rows, threads)
     threads = max(args.threads)
     torch.set_num_threads(threads)
-    square_n = 8192 if DEVICE.type == "cuda" else 2048
     square = square_matmul_peak(args.repeats, square_n)
     if not args.skip_micro:
         bench_memory(rows, args.memory_tasks)
@@ -491,6 +495,7 @@ def main() -> None:
          {"seconds": "{:.0f}", "train_seconds": "{:.0f}", "final_acc_mean": s}),
     ]  # fmt: skip
     extra = {"cpu": cpu, "cores": os.cpu_count(), "load": load, "square_peak": square,
+             "square_before": square_before,
              "square_n": square_n, "threads": threads,
              "tables": tables}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
