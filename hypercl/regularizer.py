@@ -294,6 +294,23 @@ class OutputRegularizer:
         return total
 
 
+def _state_copies(
+    optimizer: torch.optim.Adam, params: list[torch.Tensor], key: str
+) -> list[torch.Tensor]:
+    """A copy of ``optimizer.state[p][key]`` per parameter; zeros (a scalar for ``step``)
+    for a parameter that has not taken a step yet."""
+    copies = []
+    for p in params:
+        state = optimizer.state.get(p)
+        if state:
+            copies.append(state[key].clone())
+        else:
+            copies.append(
+                torch.zeros((), device=p.device) if key == "step" else torch.zeros_like(p)
+            )
+    return copies
+
+
 @torch.no_grad()
 def adam_lookahead(optimizer: torch.optim.Adam, params: list[torch.Tensor]) -> list[torch.Tensor]:
     """The values ``optimizer.step()`` would give ``params`` with their current grads,
@@ -306,33 +323,24 @@ def adam_lookahead(optimizer: torch.optim.Adam, params: list[torch.Tensor]) -> l
     without a gradient is returned as it is.
     """
     ahead = {id(p): p.detach() for p in params}
-    wanted = set(ahead)
     for group in optimizer.param_groups:
-        todo = [p for p in group["params"] if id(p) in wanted and p.grad is not None]
+        todo = [p for p in group["params"] if id(p) in ahead and p.grad is not None]
         if not todo:
             continue
-        copies = [p.detach().clone() for p in todo]
-        moments: dict[str, list[torch.Tensor]] = {"exp_avg": [], "exp_avg_sq": [],
-                                                  "max_exp_avg_sq": [], "step": []}  # fmt: skip
-        for p in todo:
-            state = optimizer.state.get(p, {})
-            for key in ("exp_avg", "exp_avg_sq") + (
-                ("max_exp_avg_sq",) if group["amsgrad"] else ()
-            ):
-                moments[key].append(state[key].clone() if state else torch.zeros_like(p))
-            fresh_step = torch.zeros((), device=p.device)  # the first step: an empty state
-            moments["step"].append(state["step"].clone() if state else fresh_step)
+        new_params = [p.detach().clone() for p in todo]
         beta1, beta2 = group["betas"]
+        extra = {k: group[k] for k in ("decoupled_weight_decay",) if k in group}  # newer torch only
         adam_step(
-            copies, [p.grad for p in todo], moments["exp_avg"], moments["exp_avg_sq"],
-            moments["max_exp_avg_sq"], moments["step"],
-            foreach=group["foreach"], capturable=group["capturable"],
-            differentiable=False, fused=group["fused"],
-            decoupled_weight_decay=group.get("decoupled_weight_decay", False),
-            amsgrad=group["amsgrad"], beta1=beta1, beta2=beta2, lr=group["lr"],
-            weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+            new_params, [p.grad for p in todo],
+            _state_copies(optimizer, todo, "exp_avg"), _state_copies(optimizer, todo, "exp_avg_sq"),
+            _state_copies(optimizer, todo, "max_exp_avg_sq") if group["amsgrad"] else [],
+            _state_copies(optimizer, todo, "step"),
+            foreach=group["foreach"], capturable=group["capturable"], differentiable=False,
+            fused=group["fused"], amsgrad=group["amsgrad"], beta1=beta1, beta2=beta2,
+            lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"],
+            maximize=group["maximize"], **extra,
         )  # fmt: skip
-        ahead.update((id(p), c) for p, c in zip(todo, copies, strict=True))
+        ahead.update((id(p), q) for p, q in zip(todo, new_params, strict=True))
     return [ahead[id(p)] for p in params]
 
 
