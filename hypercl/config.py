@@ -157,8 +157,9 @@ class TrainConfig:
     iters_per_task: int = 2000
     batch_size: int = 128
     lr: float = 1e-3
-    # Test images per evaluation call (x every candidate task in CL2/CL3). 500 keeps each
-    # call's activations below glibc's mmap threshold: fastest on CPU (scripts/bench.py).
+    # Test images per evaluation call (x every candidate task in CL2/CL3). At 500, a 10-task
+    # call's activations (10 x 500 x 1000 floats, 20 MB) stay below the 32 MB mmap threshold
+    # hypercl.train sets; 5000 ran 1.2x slower on the 2-core CPU (scripts/bench.py).
     eval_batch_size: int = 500
     log_every: int = 100  # iterations between loss readouts (progress bar, W&B)
     cuda_graphs: bool = True  # on CUDA, replay each training step as one captured graph
