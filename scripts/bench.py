@@ -504,6 +504,7 @@ def main() -> None:
         for seed in args.full_seeds:
             for impl in args.full_impls:
                 bench_full_run(rows, threads, experiment, impl, seed)
+                extra["square_peak"] = square_matmul_peak(args.repeats, square_n)  # at its end
                 write_report(rows, args.out, args, extra)
     print(args.out.read_text())
 
