@@ -45,37 +45,42 @@ from hypercl.hnets import HyperNetwork
 
 
 class _HeadGrams(torch.autograd.Function):
-    """(B^T A, A^T A) over all C rows and over the rows from ``split`` on, from the
-    transposes a = A^T [k, C] and b = B^T [h, C].
+    """A^T = [W^T - W*^T; b - b*] [h+1, C], and its Grams (W*^T A, A^T A) over all C columns
+    and over the columns from ``split`` on.
 
-    Each column is read once: the GEMMs run over [:split] and [split:] apart and the full
-    Grams are the sum of the two (the tail is most of C with a chunked hypernetwork, e.g.
-    74 % in perm_mnist10, so summing beats a full pass plus a tail pass). ``a`` carries the
-    gradient, ``b`` is a constant; the hand-written backward writes each column of da once
-    instead of autograd's partial gradients and accumulations over [k, C].
+    ``stack`` [2h+1, C] is a buffer whose first h rows hold W*^T: A^T is written below them,
+    so one GEMM per column range, ``stack @ A``, gives both Grams, and the backward's one GEMM
+    per range, ``coef @ stack``, gives both gradient terms. Each column is read once: the
+    GEMMs run over [:split] and [split:] apart and the full Grams are the sum of the two (the
+    tail is most of C with a chunked hypernetwork, e.g. 74 % in perm_mnist10). Writing A^T
+    into the buffer replaces a difference and a concatenation per step; the buffer is
+    overwritten by the next call, so autograd's version check rejects a second call before
+    the first one's backward.
     """
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor, split: int):
-        ctx.save_for_backward(a, b)
+    def forward(ctx, w_t, bias, b_ref, stack, split: int):
+        h = w_t.shape[0]
+        a_t = stack[h:]
+        torch.sub(w_t, stack[:h], out=a_t[:h])
+        torch.sub(bias, b_ref, out=a_t[h])
+        tail = a_t[:, split:] @ stack[:, split:].T  # [h+1, 2h+1]: [A^T W*, A^T A] over the tail
+        full = torch.addmm(tail, a_t[:, :split], stack[:, :split].T)
+        ctx.save_for_backward(stack)
         ctx.split = split
-        a_head, b_head, a_tail, b_tail = a[:, :split], b[:, :split], a[:, split:], b[:, split:]
-        cross_tail, gram_tail = b_tail @ a_tail.T, a_tail @ a_tail.T
-        cross = torch.addmm(cross_tail, b_head, a_head.T)
-        gram = torch.addmm(gram_tail, a_head, a_head.T)
-        return cross, gram, cross_tail, gram_tail
+        return full[:, :h].T, full[:, h:], tail[:, :h].T, tail[:, h:]
 
     @staticmethod
-    def backward(ctx, g_ba, g_aa, g_ba_tail, g_aa_tail):
-        a, b = ctx.saved_tensors
-        split = ctx.split
-        grad = torch.empty_like(a)
-        head, tail = grad[:, :split], grad[:, split:]  # views: the GEMMs write into grad
-        g_ba_t, g_aa_sym = g_ba.T, g_aa + g_aa.T
-        torch.addmm(g_ba_t @ b[:, :split], g_aa_sym, a[:, :split], out=head)
-        g_ba_t, g_aa_sym = g_ba_t + g_ba_tail.T, g_aa_sym + g_aa_tail + g_aa_tail.T
-        torch.addmm(g_ba_t @ b[:, split:], g_aa_sym, a[:, split:], out=tail)
-        return grad, None, None
+    def backward(ctx, g_cross, g_gram, g_cross_tail, g_gram_tail):
+        (stack,) = ctx.saved_tensors
+        split, h = ctx.split, g_cross.shape[0]
+        # d/dA^T of <g_cross, W*^T A> + <g_gram, A^T A> = [g_cross^T, g_gram + g_gram^T] @ stack
+        coef = torch.cat([g_cross.T, g_gram + g_gram.T], dim=1)  # [h+1, 2h+1]
+        coef_tail = coef + torch.cat([g_cross_tail.T, g_gram_tail + g_gram_tail.T], dim=1)
+        grad = stack.new_empty(h + 1, stack.shape[1])
+        torch.mm(coef, stack[:, :split], out=grad[:, :split])
+        torch.mm(coef_tail, stack[:, split:], out=grad[:, split:])
+        return grad[:h], grad[h], None, None, None
 
 
 def _quadratic_form(u_dz: torch.Tensor, u_z: torch.Tensor, grams) -> torch.Tensor:
@@ -94,9 +99,10 @@ def _quadratic_form(u_dz: torch.Tensor, u_z: torch.Tensor, grams) -> torch.Tenso
 def gram_squared_distance(
     dz: torch.Tensor,
     z: torch.Tensor,
-    w_ref_t: torch.Tensor,
-    dw_t: torch.Tensor,
-    db: torch.Tensor,
+    w_t: torch.Tensor,
+    bias: torch.Tensor,
+    b_ref: torch.Tensor,
+    stack: torch.Tensor,
     last_width: int,
     gram_ref: torch.Tensor,
     gram_ref_tail: torch.Tensor,
@@ -108,7 +114,9 @@ def gram_squared_distance(
 
     Args:
         dz: rows minus their snapshot, z: current rows [S, R, h].
-        w_ref_t: snapshot head weight W*^T [h, C]; dw_t = (W - W*)^T [h, C]; db = b - b* [C].
+        w_t, bias: current head W^T [h, C] and b [C]; b_ref: the snapshot's b* [C].
+        stack: buffer [2h+1, C] whose first h rows are the snapshot's W*^T (the rest is
+            scratch space for A^T, see :class:`_HeadGrams`).
         last_width: outputs of each task's last row that are real weights; the padding
             beyond it is subtracted again (its terms are small differences too).
         gram_ref, gram_ref_tail: W*^T W* over all C columns and over the padding columns.
@@ -117,11 +125,10 @@ def gram_squared_distance(
         A scalar.
     """
     h = dz.shape[-1]
-    a_t = torch.cat([dw_t, db.unsqueeze(0)], dim=0)  # A^T [h+1, C]
-    cross, gram_a, cross_tail, gram_a_tail = _HeadGrams.apply(a_t, w_ref_t, last_width)
+    cross, gram_a, cross_tail, gram_a_tail = _HeadGrams.apply(w_t, bias, b_ref, stack, last_width)
     u_z = torch.cat([z, z.new_ones(*z.shape[:2], 1)], dim=2)  # [S, R, h+1]
     total = _quadratic_form(dz.reshape(-1, h), u_z.reshape(-1, h + 1), (gram_ref, cross, gram_a))
-    if last_width < w_ref_t.shape[1]:
+    if last_width < w_t.shape[1]:
         total = total - _quadratic_form(
             dz[:, -1], u_z[:, -1], (gram_ref_tail, cross_tail, gram_a_tail)
         )
@@ -152,6 +159,7 @@ class OutputRegularizer:
         self.num_prev = 0
         self.snap: dict[str, torch.Tensor] = {}
         self.grams: tuple[torch.Tensor, torch.Tensor] | None = None  # fast: W*^T W*, tail
+        self.stack: torch.Tensor | None = None  # fast: [W*^T; scratch for A^T], _HeadGrams
         self.head_indices: list[torch.Tensor] | None = None  # flat weight indices per head
         # fast: (head, row, first column, end column, W*[cols]^T W*[cols]) per piece of a head
         self.head_segments: list[tuple[int, int, int, int, torch.Tensor]] = []
@@ -215,6 +223,9 @@ class OutputRegularizer:
             tail = w_ref_t[:, hnet.last_row_width :]
             self.grams = (w_ref_t @ w_ref_t.T, tail @ tail.T)
             self.head_segments = self._segments(w_ref_t)
+            h, chunk = w_ref_t.shape
+            self.stack = w_ref_t.new_empty(2 * h + 1, chunk)
+            self.stack[:h] = w_ref_t
 
     def state_dict(self) -> dict:
         """What a checkpoint keeps: the number of previous tasks and the snapshot."""
@@ -267,18 +278,19 @@ class OutputRegularizer:
                 diff = diff * self._keep_mask(ids, diff.shape[1])
             return diff.pow(2).sum() / ids.numel()
         rows = functional_call(hnet, params, (ids,), {"rows_only": True})
-        w_ref_t = ref["head.weight_t"]
-        dz, dw_t = rows - ref["rows"], params["head.weight_t"] - w_ref_t
-        db = params["head.bias"] - ref["head.bias"]
-        last_width = hnet.last_row_width
-        total = gram_squared_distance(dz, rows, w_ref_t, dw_t, db, last_width, *self.grams)
+        dz = rows - ref["rows"]
+        w_t, bias, b_ref = params["head.weight_t"], params["head.bias"], ref["head.bias"]
+        total = gram_squared_distance(
+            dz, rows, w_t, bias, b_ref, self.stack, hnet.last_row_width, *self.grams
+        )
         if self.head_segments:
-            total = total - self._other_heads_distance(ids, dz, rows, w_ref_t, dw_t, db)
+            dw_db = (w_t, ref["head.weight_t"], bias, b_ref)
+            total = total - self._other_heads_distance(ids, dz, rows, *dw_db)
         return total / ids.numel()
 
-    def _other_heads_distance(self, ids, dz, z, w_ref_t, dw_t, db) -> torch.Tensor:
+    def _other_heads_distance(self, ids, dz, z, w_t, w_ref_t, bias, b_ref) -> torch.Tensor:
         """Sum over tasks in ids [S] and over the heads they do not use of ``||H - H*||^2``
-        on those heads' columns (dz, z: [S, R, h]; w_ref_t, dw_t: [h, C]; db: [C])."""
+        on those heads' columns (dz, z: [S, R, h]; w_t, w_ref_t: [h, C]; bias, b_ref: [C])."""
         num_heads = len(self.head_indices)
         total = dz.new_zeros(())
         for head, row, c0, c1, gram_ref in self.head_segments:
@@ -288,7 +300,8 @@ class OutputRegularizer:
             other = ((ids % num_heads) != head).to(dz.dtype)[:, None]  # [S, 1]
             u_dz, z_r = dz[:, row] * other, z[:, row]  # [S, h]
             u_z = torch.cat([z_r, z_r.new_ones(len(z_r), 1)], dim=1) * other
-            a_t = torch.cat([dw_t[:, c0:c1], db[None, c0:c1]], dim=0)  # [h+1, c1 - c0]
+            dw_t, db = w_t[:, c0:c1] - w_ref_t[:, c0:c1], bias[c0:c1] - b_ref[c0:c1]
+            a_t = torch.cat([dw_t, db[None]], dim=0)  # [h+1, c1 - c0]
             grams = (gram_ref, w_ref_t[:, c0:c1] @ a_t.T, a_t @ a_t.T)
             total = total + _quadratic_form(u_dz, u_z, grams)
         return total

@@ -77,3 +77,21 @@ def test_fast_regularizer_keeps_no_per_task_outputs():
     stored = sum(t.numel() for t in reg.snap.values())
     assert stored == 5 * 4 * 9 + 80 * 9 + 80  # rows Z* and the head, not 5 x 300 outputs
     assert [g.shape for g in reg.grams] == [(9, 9), (9, 9)]
+
+
+def test_second_call_before_backward_is_rejected_not_wrong():
+    # The fast path writes A^T into one buffer per snapshot; autograd's version check must
+    # refuse the first value's backward once a second call has overwritten the buffer.
+    hnet = make_hnet("chunked", torch.float32)
+    reg = OutputRegularizer(RegTargets.stored, RegImpl.fast)
+    reg.snapshot(hnet, num_prev=3)
+    with torch.no_grad():
+        for p in hnet.theta().values():
+            p.add_(0.05 * torch.randn_like(p))
+    first = reg(hnet)
+    second = reg(hnet)
+    assert first.item() == second.item() > 0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        first.backward()
+    second.backward()  # the latest call's backward works
+    assert hnet.head.weight_t.grad.abs().sum() > 0
