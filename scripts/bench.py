@@ -27,6 +27,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
@@ -35,6 +36,7 @@ from hypercl.config import Config, RegImpl, RegTargets
 from hypercl.cuda_graph import GraphedStep
 from hypercl.inference import entropy, head_logits, infer_task_and_class
 from hypercl.learner import Heads, HNetLearner, build_learner
+from hypercl.regularizer import lookahead_params
 from hypercl.train import git_commit, keep_freed_memory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -167,6 +169,65 @@ def bench_steps(repeats: int, rows: list[dict], settings: dict, prev_tasks=(1, 5
                 "variant": "direct/fast", "threads": torch.get_num_threads(),
                 "ratio": result[RegImpl.direct] / result[RegImpl.fast],
             })  # fmt: skip
+
+
+def step_stages(experiment: str, num_prev: int) -> dict:
+    """A fast step of task ``num_prev`` built up piece by piece: {stage name: closure doing
+    that stage and all before it}; the last stage is the whole training step."""
+    learner, _ = step_timer(experiment, num_prev, RegImpl.fast)
+    optimizer, hnet = learner.make_optimizer(num_prev), learner.hnet
+    input_shape, batch = SETTINGS[experiment][0], learner.train_cfg.batch_size
+    x = torch.rand(batch, *input_shape, device=DEVICE)
+    y = torch.randint(0, learner.heads.head_size, (batch,), device=DEVICE)
+    ids, head = torch.full((1,), num_prev, device=DEVICE), learner.heads.slice(num_prev)
+    weights = hnet(ids, keep_padding=True).squeeze(0).detach().requires_grad_()
+
+    def target_only():
+        weights.grad = None
+        F.cross_entropy(learner.target(x, weights)[:, head], y).backward()
+
+    def task_loss():
+        optimizer.zero_grad(set_to_none=True)
+        learner.task_loss(num_prev, x, y).backward()
+
+    def adam():
+        task_loss()
+        optimizer.step()
+
+    def lookahead():
+        task_loss()
+        lookahead_params(optimizer, hnet.theta())
+        optimizer.step()
+
+    return {
+        "target forward + backward (weights given)": target_only,
+        "+ hypernetwork forward + backward (task loss)": task_loss,
+        "+ Adam step": adam,
+        "+ lookahead (Adam step on copies)": lookahead,
+        f"+ regularizer, {num_prev} previous tasks (the whole step)":
+            partial(learner.train_step, num_prev, optimizer, x, y),
+    }  # fmt: skip
+
+
+def bench_step_parts(repeats: int, rows: list[dict], num_prev: int = 5) -> None:
+    """Where a fast step's time goes: each stage of :func:`step_stages` timed, stages
+    interleaved round by round so that host drift hits all alike. A piece costs its
+    stage's median minus the previous stage's."""
+    for experiment in SETTINGS:
+        stages = step_stages(experiment, num_prev)
+        inner = 20 if experiment.startswith("split") else 5
+        times: dict[str, list[float]] = {name: [] for name in stages}
+        for _ in range(repeats):
+            for name, fn in stages.items():
+                times[name].append(median_time(fn, 1, inner))
+        medians = {name: statistics.median(t) for name, t in times.items()}
+        whole, before = list(medians.values())[-1], 0.0
+        for name, seconds in medians.items():
+            rows.append({"section": "step_parts", "setting": experiment,
+                         "threads": torch.get_num_threads(), "variant": name,
+                         "seconds": seconds, "added_seconds": seconds - before,
+                         "share": (seconds - before) / whole})  # fmt: skip
+            before = seconds
 
 
 def bench_inference(repeats: int, rows: list[dict], loop_images: int) -> None:
@@ -438,6 +499,7 @@ def main() -> None:
                          "threads": threads,
                          "gflop_per_s": target_matmul_peak(experiment, args.repeats)})  # fmt: skip
         bench_steps(args.repeats, rows, SETTINGS)
+        bench_step_parts(args.repeats, rows)
         if args.cifar:  # 6 tasks: the last one has 5 previous tasks
             bench_steps(args.repeats, rows, CIFAR_SETTINGS, prev_tasks=(1, 5))
         bench_inference(args.repeats, rows, args.loop_images)
@@ -464,6 +526,10 @@ def main() -> None:
         ("Training step (seconds per step)", "step",
          ["setting", "threads", "previous_tasks", "variant", "seconds", "gflop", "gflop_per_s"],
          {"seconds": ms, "gflop": "{:.3f}", "gflop_per_s": "{:.1f}"}),
+        ("Where a fast step's time goes (cumulative stages; a piece adds its stage's median "
+         "minus the previous stage's)", "step_parts",
+         ["setting", "threads", "variant", "seconds", "added_seconds", "share"],
+         {"seconds": ms, "added_seconds": ms, "share": "{:.0%}"}),
         ("Speed-up of the fast regularizer (direct / fast step time)", "step_ratio",
          ["setting", "threads", "previous_tasks", "ratio"], {"ratio": s}),
         ("Speed-up of the CUDA graph (eager / graph step time)", "graph_ratio",
