@@ -3,6 +3,7 @@
     python scripts/bench.py                  # step times, FLOP rates, inference, memory
     python scripts/bench.py --full-runs      # + wall time of the full-budget runs (long)
     python scripts/bench.py --skip-micro --full-runs --out results/bench_full_runs.md
+    python scripts/bench.py --parts-only --out results/bench_step_parts.md   # where time goes
     python scripts/bench.py --device cuda --full-runs --out results/bench_gpu.md   # a GPU
 
 Every time is the median of ``--repeats`` (>= 5) repeats; every speed-up is a ratio of two
@@ -459,6 +460,10 @@ def main() -> None:
     parser.add_argument("--full-runs", action="store_true")
     parser.add_argument("--skip-micro", action="store_true", help="only the full-budget runs")
     parser.add_argument(
+        "--parts-only", action="store_true",
+        help="micro benchmarks: only the target GEMM peak and where a step's time goes",
+    )  # fmt: skip
+    parser.add_argument(
         "--full-settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS)
     )
     parser.add_argument(
@@ -498,8 +503,10 @@ def main() -> None:
             rows.append({"section": "peak", "setting": experiment, "variant": "target GEMMs",
                          "threads": threads,
                          "gflop_per_s": target_matmul_peak(experiment, args.repeats)})  # fmt: skip
-        bench_steps(args.repeats, rows, SETTINGS)
         bench_step_parts(args.repeats, rows)
+        if args.parts_only:
+            continue
+        bench_steps(args.repeats, rows, SETTINGS)
         if args.cifar:  # 6 tasks: the last one has 5 previous tasks
             bench_steps(args.repeats, rows, CIFAR_SETTINGS, prev_tasks=(1, 5))
         bench_inference(args.repeats, rows, args.loop_images)
@@ -509,7 +516,7 @@ def main() -> None:
     threads = max(args.threads)
     torch.set_num_threads(threads)
     square = square_matmul_peak(args.repeats, square_n)
-    if not args.skip_micro:
+    if not (args.skip_micro or args.parts_only):
         bench_memory(rows, args.memory_tasks)
     cpu = platform.processor() or platform.machine()
     try:
