@@ -200,7 +200,7 @@ class OutputRegularizer:
     def snapshot(self, hnet: HyperNetwork, num_prev: int) -> None:
         """Record H*(e_j) for tasks 0..num_prev-1; call before training task ``num_prev``."""
         self.num_prev = num_prev
-        self.snap, self.grams = {}, None
+        self.snap, self.grams, self.stack = {}, None, None
         if num_prev == 0:
             return
         ids = torch.arange(num_prev, device=hnet.head.weight_t.device)
@@ -233,7 +233,8 @@ class OutputRegularizer:
 
     def load_state_dict(self, state: dict, hnet: HyperNetwork) -> None:
         """Restore a :meth:`state_dict`; the Gram matrices are recomputed from it."""
-        self.num_prev, self.snap, self.grams = state["num_prev"], state["snap"], None
+        self.num_prev, self.snap = state["num_prev"], state["snap"]
+        self.grams, self.stack = None, None
         self._derive(hnet)
 
     @torch.no_grad()
@@ -284,8 +285,8 @@ class OutputRegularizer:
             dz, rows, w_t, bias, b_ref, self.stack, hnet.last_row_width, *self.grams
         )
         if self.head_segments:
-            dw_db = (w_t, ref["head.weight_t"], bias, b_ref)
-            total = total - self._other_heads_distance(ids, dz, rows, *dw_db)
+            w_ref_t = ref["head.weight_t"]
+            total = total - self._other_heads_distance(ids, dz, rows, w_t, w_ref_t, bias, b_ref)
         return total / ids.numel()
 
     def _other_heads_distance(self, ids, dz, z, w_t, w_ref_t, bias, b_ref) -> torch.Tensor:

@@ -175,9 +175,9 @@ def bench_steps(repeats: int, rows: list[dict], settings: dict, prev_tasks=(1, 5
 def step_stages(experiment: str, num_prev: int) -> dict:
     """A fast step of task ``num_prev`` built up piece by piece: {stage name: closure doing
     that stage and all before it}; the last stage is the whole training step."""
-    learner, _ = step_timer(experiment, num_prev, RegImpl.fast)
+    learner, input_shape, batch = make_learner(experiment, 10, reg_impl=RegImpl.fast)
+    learner.regularizer.snapshot(learner.hnet, num_prev)
     optimizer, hnet = learner.make_optimizer(num_prev), learner.hnet
-    input_shape, batch = SETTINGS[experiment][0], learner.train_cfg.batch_size
     x = torch.rand(batch, *input_shape, device=DEVICE)
     y = torch.randint(0, learner.heads.head_size, (batch,), device=DEVICE)
     ids, head = torch.full((1,), num_prev, device=DEVICE), learner.heads.slice(num_prev)
