@@ -7,8 +7,10 @@
     python scripts/bench.py --device cuda --full-runs --out results/bench_gpu.md   # a GPU
 
 Every time is the median of ``--repeats`` (>= 5) repeats; every speed-up is a ratio of two
-medians measured in the same run. Inputs are random tensors of the benchmark's shape (speed
-does not depend on pixel values); the full-budget runs use real MNIST.
+medians measured in the same run, the variants compared timed interleaved (one repeat of
+each in turn, so drift in the host's speed hits all alike). Inputs are random tensors of the
+benchmark's shape (speed does not depend on pixel values); the full-budget runs use real
+MNIST.
 """
 
 from __future__ import annotations
@@ -62,18 +64,27 @@ def load_config(experiment: str, *overrides: str) -> Config:
     return OmegaConf.to_object(cfg)
 
 
+def interleaved_medians(fns: dict, repeats: int, inner: int = 1) -> dict:
+    """Median over ``repeats`` of the mean seconds per call over ``inner`` calls, for each
+    closure in ``fns`` (same keys). Each repeat times every closure in turn, so a change in
+    the host's speed during the run hits all of them alike and their ratios hold."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict = {key: [] for key in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            sync()
+            tic = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            sync()
+            times[key].append((time.perf_counter() - tic) / inner)
+    return {key: statistics.median(t) for key, t in times.items()}
+
+
 def median_time(fn, repeats: int, inner: int = 1) -> float:
     """Median over ``repeats`` of the mean seconds per call over ``inner`` calls."""
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        sync()
-        tic = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        sync()
-        times.append((time.perf_counter() - tic) / inner)
-    return statistics.median(times)
+    return interleaved_medians({None: fn}, repeats, inner)[None]
 
 
 def make_learner(experiment: str, num_tasks: int, **method) -> tuple[HNetLearner, tuple, int]:
@@ -139,36 +150,42 @@ def square_matmul_peak(repeats: int, n: int = 2048) -> float:
 
 
 def bench_steps(repeats: int, rows: list[dict], settings: dict, prev_tasks=(1, 5, 9)) -> None:
+    """Step time with each number of previous tasks, fast and direct regularizer (and their
+    CUDA graphs on a GPU): all steps of a setting are timed interleaved (see
+    :func:`interleaved_medians`), so the ratios between them survive drift in host speed."""
     variants = [(RegImpl.fast, False), (RegImpl.direct, False)]
     if DEVICE.type == "cuda":
         variants += [(RegImpl.fast, True), (RegImpl.direct, True)]
     for experiment in settings:
+        steps, flops = {}, {}
         for num_prev in prev_tasks:
-            result, flops = {}, {}
             for impl, graph in variants:
                 learner, step = step_timer(experiment, num_prev, impl, graph)
-                inner = 20 if experiment.startswith("split") or DEVICE.type == "cuda" else 5
-                seconds = median_time(step, repeats, inner)
+                steps[num_prev, impl, graph] = step
                 if not graph:  # a graph replay runs the same ops, but uncounted
-                    result[impl] = seconds
-                    flops[impl] = step_flops(learner, step)
+                    flops[num_prev, impl] = step_flops(learner, step)
+        inner = 20 if experiment.startswith("split") or DEVICE.type == "cuda" else 5
+        seconds = interleaved_medians(steps, repeats, inner)
+        threads = torch.get_num_threads()
+        for (num_prev, impl, graph), sec in seconds.items():
+            rows.append({
+                "section": "step", "setting": experiment, "previous_tasks": num_prev,
+                "variant": impl.value + (" + CUDA graph" if graph else ""), "threads": threads,
+                "seconds": sec, "gflop_per_s": flops[num_prev, impl] / sec / 1e9,
+                "gflop": flops[num_prev, impl] / 1e9,
+            })  # fmt: skip
+            if graph:
                 rows.append({
-                    "section": "step", "setting": experiment, "previous_tasks": num_prev,
-                    "variant": impl.value + (" + CUDA graph" if graph else ""),
-                    "threads": torch.get_num_threads(),
-                    "seconds": seconds, "gflop_per_s": flops[impl] / seconds / 1e9,
-                    "gflop": flops[impl] / 1e9,
+                    "section": "graph_ratio", "setting": experiment,
+                    "previous_tasks": num_prev, "variant": f"{impl.value}: eager/graph",
+                    "threads": threads, "ratio": seconds[num_prev, impl, False] / sec,
                 })  # fmt: skip
-                if graph:
-                    rows.append({
-                        "section": "graph_ratio", "setting": experiment,
-                        "previous_tasks": num_prev, "variant": f"{impl.value}: eager/graph",
-                        "threads": torch.get_num_threads(), "ratio": result[impl] / seconds,
-                    })  # fmt: skip
+        for num_prev in prev_tasks:
             rows.append({
                 "section": "step_ratio", "setting": experiment, "previous_tasks": num_prev,
-                "variant": "direct/fast", "threads": torch.get_num_threads(),
-                "ratio": result[RegImpl.direct] / result[RegImpl.fast],
+                "variant": "direct/fast", "threads": threads,
+                "ratio": seconds[num_prev, RegImpl.direct, False]
+                / seconds[num_prev, RegImpl.fast, False],
             })  # fmt: skip
 
 
@@ -217,11 +234,7 @@ def bench_step_parts(repeats: int, rows: list[dict], num_prev: int = 5) -> None:
     for experiment in SETTINGS:
         stages = step_stages(experiment, num_prev)
         inner = 20 if experiment.startswith("split") else 5
-        times: dict[str, list[float]] = {name: [] for name in stages}
-        for _ in range(repeats):
-            for name, fn in stages.items():
-                times[name].append(median_time(fn, 1, inner))
-        medians = {name: statistics.median(t) for name, t in times.items()}
+        medians = interleaved_medians(stages, repeats, inner)
         whole, before = list(medians.values())[-1], 0.0
         for name, seconds in medians.items():
             rows.append({"section": "step_parts", "setting": experiment,
@@ -257,20 +270,22 @@ def bench_inference(repeats: int, rows: list[dict], loop_images: int) -> None:
                 best = h if best is None or h < best else best
 
     setting, threads = "perm_mnist10 CL3, 10k images x 10 tasks", torch.get_num_threads()
-    t_batched = {}
-    for per_call in sorted({5000, 2000, 1000, 500, 250, default}, reverse=True):
-        t_batched[per_call] = median_time(partial(batched, per_call), repeats)
+    sizes = sorted({5000, 2000, 1000, 500, 250, default}, reverse=True)
+    times = interleaved_medians(
+        {**{size: partial(batched, size) for size in sizes}, "loop": per_sample}, repeats
+    )
+    for per_call in sizes:
         rows.append({"section": "inference", "setting": setting, "threads": threads,
                      "variant": f"batched, {per_call} images per call"
                      + (" (default)" if per_call == default else ""),
-                     "seconds": t_batched[per_call]})  # fmt: skip
-    t_loop = median_time(per_sample, max(3, repeats // 2)) * 10_000 / loop_images
+                     "seconds": times[per_call]})  # fmt: skip
+    t_loop = times["loop"] * 10_000 / loop_images
     rows.append({"section": "inference", "setting": setting, "threads": threads,
                  "variant": f"per-sample loop (timed on {loop_images} images, scaled)",
                  "seconds": t_loop})  # fmt: skip
     rows.append({"section": "inference_ratio", "setting": "perm_mnist10 CL3",
                  "variant": f"loop / batched with {default} images per call",
-                 "threads": threads, "ratio": t_loop / t_batched[default]})  # fmt: skip
+                 "threads": threads, "ratio": t_loop / times[default]})  # fmt: skip
 
 
 def memory_probe(num_tasks: int, targets: str, impl: str) -> dict:
@@ -338,7 +353,7 @@ def bench_head_layout(repeats: int, rows: list[dict], threads: int) -> None:
             "W [C, h] (nn.Linear)": lambda z=z, w=w, g=g: (z @ w.T, g.T @ z, g @ w),
             "W^T [h, C] (HeadLinear)": lambda z=z, w=w_t, g=g: (z @ w, z.T @ g, g @ w.T),
         }
-        times = {name: median_time(fn, repeats, inner=10) for name, fn in layouts.items()}
+        times = interleaved_medians(layouts, repeats, inner=10)
         for name, seconds in times.items():
             rows.append({"section": "head_layout", "setting": experiment, "threads": threads,
                          "variant": name, "shape": f"R={r}, C={c}, h={h}",
@@ -422,7 +437,9 @@ def write_report(rows: list[dict], path_md: Path, args, extra: dict) -> None:
         f"- Hardware: {extra['cpu']}, {extra['cores']} cores; torch {torch.__version__}, "
         f"python {platform.python_version()}; hypercl commit {git_commit()}.",
         f"- Each time is the median of {args.repeats} repeats; ratios are taken between medians "
-        "measured in the same run. Inputs are random tensors of the benchmark's shape.",
+        "measured in the same run, and the variants of a table (fast/direct, previous tasks, "
+        "stages, inference sizes, layouts) are timed interleaved, one repeat of each in turn. "
+        "Inputs are random tensors of the benchmark's shape.",
         f"- Square {extra['square_n']}x{extra['square_n']} float32 matmul: "
         f"{extra['square_peak']:.1f} GFLOP/s "
         + ("(GPU, TF32 off)" if DEVICE.type == "cuda" else f"({extra['threads']} threads)")
