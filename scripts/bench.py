@@ -149,6 +149,12 @@ def square_matmul_peak(repeats: int, n: int = 2048) -> float:
     return 2 * n**3 / median_time(lambda: a @ b, repeats, inner=3) / 1e9
 
 
+def steps_per_repeat(experiment: str) -> int:
+    """Training steps timed per repeat: 20 for short steps (Split-MNIST's, any on a GPU),
+    5 for the long CPU steps of the larger networks."""
+    return 20 if experiment.startswith("split") or DEVICE.type == "cuda" else 5
+
+
 def bench_steps(repeats: int, rows: list[dict], settings: dict, prev_tasks=(1, 5, 9)) -> None:
     """Step time with each number of previous tasks, fast and direct regularizer (and their
     CUDA graphs on a GPU): all steps of a setting are timed interleaved (see
@@ -164,8 +170,7 @@ def bench_steps(repeats: int, rows: list[dict], settings: dict, prev_tasks=(1, 5
                 steps[num_prev, impl, graph] = step
                 if not graph:  # a graph replay runs the same ops, but uncounted
                     flops[num_prev, impl] = step_flops(learner, step)
-        inner = 20 if experiment.startswith("split") or DEVICE.type == "cuda" else 5
-        seconds = interleaved_medians(steps, repeats, inner)
+        seconds = interleaved_medians(steps, repeats, steps_per_repeat(experiment))
         threads = torch.get_num_threads()
         for (num_prev, impl, graph), sec in seconds.items():
             rows.append({
@@ -233,8 +238,7 @@ def bench_step_parts(repeats: int, rows: list[dict], num_prev: int = 5) -> None:
     stage's median minus the previous stage's."""
     for experiment in SETTINGS:
         stages = step_stages(experiment, num_prev)
-        inner = 20 if experiment.startswith("split") else 5
-        medians = interleaved_medians(stages, repeats, inner)
+        medians = interleaved_medians(stages, repeats, steps_per_repeat(experiment))
         whole, before = list(medians.values())[-1], 0.0
         for name, seconds in medians.items():
             rows.append({"section": "step_parts", "setting": experiment,
