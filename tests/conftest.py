@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -25,7 +26,11 @@ def mnist_dir() -> Path:
     if not (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
         if not RESTORE.exists():
             pytest.skip(f"MNIST not found under {root} and no {RESTORE} to restore it from")
-        subprocess.run([sys.executable, str(RESTORE), str(root), "mnist"], check=True)
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".restore.lock", "w") as lock:  # pytest-xdist workers restore once
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+                subprocess.run([sys.executable, str(RESTORE), str(root), "mnist"], check=True)
     return root
 
 
