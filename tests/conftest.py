@@ -23,13 +23,14 @@ def data_dir() -> Path:
 def mnist_dir() -> Path:
     """A directory holding MNIST in torchvision's layout (restored from ../shared if absent)."""
     root = data_dir()
-    if not (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+    marker = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    if not marker.exists():
         if not RESTORE.exists():
             pytest.skip(f"MNIST not found under {root} and no {RESTORE} to restore it from")
         root.mkdir(parents=True, exist_ok=True)
         with open(root / ".restore.lock", "w") as lock:  # pytest-xdist workers restore once
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+            if not marker.exists():  # another worker may have restored it meanwhile
                 subprocess.run([sys.executable, str(RESTORE), str(root), "mnist"], check=True)
     return root
 
