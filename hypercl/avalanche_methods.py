@@ -49,10 +49,9 @@ in the hypernetwork's sampler.
 
 from __future__ import annotations
 
+import copy
 import logging
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
@@ -63,9 +62,10 @@ from avalanche.benchmarks.utils.classification_dataset import (
 )
 from avalanche.core import SupervisedPlugin
 from avalanche.models import MultiTaskModule
-from avalanche.training.plugins import EvaluationPlugin
+from avalanche.training.plugins import EvaluationPlugin, LwFPlugin, ReplayPlugin
 from avalanche.training.plugins.ewc import EWCPlugin
 from avalanche.training.plugins.synaptic_intelligence import SynapticIntelligencePlugin
+from avalanche.training.storage_policy import ReservoirSamplingBuffer
 from avalanche.training.supervised import (
     LwF,
     Naive,
@@ -73,16 +73,13 @@ from avalanche.training.supervised import (
 )
 from avalanche.training.supervised.joint_training import JointTraining
 from avalanche.training.utils import ParamData, zerolike_params_dict
-from hydra.core.hydra_config import HydraConfig
-from hydra.utils import to_absolute_path
 from torch import nn
 from torch.utils.data import DataLoader
 
-from hypercl.benchmarks import Benchmark, TaskData, build_benchmark, with_validation
+from hypercl.benchmarks import Benchmark, TaskData
 from hypercl.config import Config, ConfigError, MethodName, Scenario
 from hypercl.inference import infer_task_and_class
 from hypercl.learner import Heads
-from hypercl.loggers import build_logger
 from hypercl.plain_models import (
     ClassIncrementalNet,
     HeadNet,
@@ -92,7 +89,6 @@ from hypercl.plain_models import (
     set_lora_task,
     train_only_lora_task,
 )
-from hypercl.results import write_run_outputs
 from hypercl.targets import build_target
 
 log = logging.getLogger("hypercl")
@@ -314,8 +310,18 @@ def num_iters(cfg: Config, task: TaskData) -> int:
 class Baseline:
     """Builds the models and strategies of one baseline and evaluates them."""
 
+    resumes_mid_task = False  # Avalanche's loop has no resumable mid-task state
+    # joint: one training on all tasks (the loop calls train_task once, after the last)
+
     def __init__(self, cfg: Config, benchmark: Benchmark, device: torch.device) -> None:
+        """``benchmark`` on the CPU: its training tensors are wrapped as Avalanche datasets."""
+        if cfg.train.lr_milestones:
+            raise ConfigError(
+                f"train.lr_milestones={list(cfg.train.lr_milestones)} is invalid: method.name="
+                f"{cfg.method.name.value} trains with a constant learning rate; set []."
+            )
         self.cfg, self.benchmark, self.device = cfg, benchmark, device
+        self.trains_once = cfg.method.name == MethodName.joint
         self.name, self.scenario = cfg.method.name, cfg.scenario
         self.num_tasks, self.head_size = benchmark.num_tasks, benchmark.head_size
         self.per_task = self.name in PER_TASK_MODELS
@@ -327,6 +333,13 @@ class Baseline:
         self.extra_plugins: list[SupervisedPlugin] = []  # added to every strategy
         self.models: list[nn.Module] = []  # separate: one per task; else a single model
         self.strategy = None
+        self.experiences = list(self.stream())  # training data (CPU)
+
+    def describe(self) -> str:
+        return f"{self.name.value} (Avalanche), hyperparameters {self.hparams}"
+
+    def num_iters(self, task_id: int) -> int:
+        return num_iters(self.cfg, self.benchmark.tasks[task_id])
 
     # --- models -------------------------------------------------------------------
     def new_model(self) -> nn.Module:
@@ -400,8 +413,20 @@ class Baseline:
         offsets = [t * self.head_size if cl3_shared else 0 for t in range(self.num_tasks)]
         return avalanche_stream(self.benchmark, labels, offsets).train_stream
 
-    def train_task(self, t: int, experience) -> None:
-        """Train task t (its iteration budget already in ``self.budget.budget``)."""
+    def train_task(self, t: int, on_step, start_step: int = 0) -> None:
+        """Train task t for its iterations (joint: all tasks at once, with the budget of the
+        whole sequence); ``on_step(step, {"loss": loss})`` after each iteration."""
+        assert start_step == 0, "baselines resume from the start of a task"
+        budget = sum(map(self.num_iters, range(self.num_tasks))) if self.trains_once else None
+        self.budget.budget = budget or self.num_iters(t)
+        self.budget.on_step = lambda step, loss: on_step(step, {"loss": loss})
+        if self.trains_once:
+            self.train_joint(self.experiences)
+        else:
+            self.fit_task(t, self.experiences[t])
+
+    def fit_task(self, t: int, experience) -> None:
+        """Train task t on ``experience`` for ``self.budget.budget`` iterations."""
         if self.name == MethodName.separate or not self.models:
             self.models.append(self.new_model())
             self.strategy = self.make_strategy(self.models[-1])
@@ -424,6 +449,40 @@ class Baseline:
             model.num_active = self.heads.out_features
         self.strategy = self.make_strategy(model)
         self.strategy.train(experiences, eval_streams=[], drop_last=True)
+
+    # --- checkpoint state ---------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Models, optimizer, Avalanche's clock and every plugin's state (EWC's Fisher and
+        anchors, SI's importances, LwF's previous model, the replay buffer's samples);
+        complete between tasks, which is where a baseline resumes."""
+        strategy = self.strategy
+        if strategy is None:
+            return {"models": []}
+        return {
+            "models": [m.state_dict() for m in self.models],
+            "optimizer": strategy.optimizer.state_dict(),
+            "clock": {k: v for k, v in vars(strategy.clock).items() if isinstance(v, int)},
+            "plugins": [plugin_state(p) for p in strategy.plugins],
+        }
+
+    def load_state_dict(self, state: dict, task_id: int, mid_task: bool = False) -> None:
+        """Rebuild models and strategy from :meth:`state_dict` (never mid-task)."""
+        assert not mid_task, "baselines resume from the start of a task"
+        self.models = []
+        for model_state in state["models"]:
+            self.models.append(self.new_model())
+            self.models[-1].load_state_dict(model_state)
+        if not self.models:
+            return
+        model = self.models[-1]
+        strategy = self.strategy = self.make_strategy(model)
+        # Avalanche maps parameters by name to carry optimizer state across tasks
+        # (method.reset_optimizer=false); the first call would otherwise reset it.
+        strategy.optimized_param_id = dict(model.named_parameters())
+        strategy.optimizer.load_state_dict(state["optimizer"])
+        vars(strategy.clock).update(state["clock"])
+        for plugin, saved in zip(strategy.plugins, state["plugins"], strict=True):
+            load_plugin_state(plugin, saved, model)
 
     # --- evaluation ---------------------------------------------------------------
     def task_logits(self, k: int, x: torch.Tensor) -> torch.Tensor:
@@ -463,6 +522,18 @@ class Baseline:
             set_lora_task(self.models[0], 0)
         return 100.0 * correct / n, (100.0 * task_right / n if infer else None)
 
+    # --- results ------------------------------------------------------------------
+    def results_fields(self) -> dict:
+        """Sizes, stored parameters and hyperparameters for ``results.json``."""
+        return {
+            "num_params_hnet": None,
+            "num_params_target": base_params(self.models[0]),
+            "compression_ratio": None,
+            **self.stored_params(),
+            "method_hparams": self.hparams,
+            "implementation": "avalanche",
+        }
+
     # --- stored parameters ----------------------------------------------------------
     def stored_params(self) -> dict:
         """What must be kept to serve (and keep learning) all tasks, in numbers."""
@@ -500,128 +571,65 @@ class Baseline:
         }
 
 
-def run_avalanche(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
-    """Train and evaluate a baseline as :func:`hypercl.train.run` does the hypernetwork.
-
-    Returns:
-        The contents of ``results.json``.
-    """
-    from hypercl.train import (
-        accuracy_fields,
-        announce,
-        environment_fields,
-        git_commit,
-        log_task_accuracies,
-        resolve_device,
-        seed_everything,
-        validation_matrix,
-        validation_summary,
-    )
-
-    started = time.perf_counter()
-    commit = git_commit()
-    if cfg.num_threads is not None:
-        torch.set_num_threads(cfg.num_threads)
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
-    if cfg.train.lr_milestones:
-        raise ConfigError(
-            f"train.lr_milestones={list(cfg.train.lr_milestones)} is invalid: method.name="
-            f"{cfg.method.name.value} trains with a constant learning rate; set []."
-        )
-    data_dir = (
-        Path(to_absolute_path(cfg.data_dir)) if HydraConfig.initialized() else Path(cfg.data_dir)
-    )
-    benchmark = with_validation(
-        build_benchmark(cfg.benchmark, data_dir, cfg.data_download),
-        cfg.train.val_fraction,
-        cfg.benchmark.data_seed,
-    )
-    baseline = Baseline(cfg, benchmark, device)
-    experiences = list(baseline.stream())  # training data (CPU), Avalanche experiences
-    on_device = benchmark.to(device)  # test / validation data
-    tasks, num_tasks = on_device.tasks, on_device.num_tasks
-    task_iters = [num_iters(cfg, task) for task in benchmark.tasks]
-    log.info(
-        "%s: %s (Avalanche), %d tasks, device %s, hyperparameters %s",
-        cfg.name,
-        cfg.method.name.value,
-        num_tasks,
-        device,
-        baseline.hparams,
-    )
-    run_name = f"{cfg.name}-{cfg.method.name.value}-seed{cfg.seed}-{run_dir.name}"
-    logger = build_logger(cfg.logger, config_dict or {}, run_dir, run_name)
-    acc: list[list[float | None]] = [[None] * num_tasks for _ in range(num_tasks)]
-    val_acc = validation_matrix(benchmark)
-    task_infer: list[float | None] = [None] * num_tasks
-    train_time, ok = 0.0, False
-    try:
-        if cfg.method.name == MethodName.joint:
-            baseline.budget.budget = sum(task_iters)
-            baseline.budget.on_step = _loss_logger(cfg, logger, 0, 0)
-            tic = time.perf_counter()
-            baseline.train_joint(experiences)
-            train_time = time.perf_counter() - tic
-            for j in range(num_tasks):
-                a, task_infer[j] = baseline.evaluate(j, tasks[j], num_tasks)
-                v = _val(baseline, j, tasks[j], num_tasks) if val_acc is not None else None
-                for i in range(j, num_tasks):  # one model: the same in every row
-                    acc[i][j] = a
-                    if val_acc is not None:
-                        val_acc[i][j] = v
-            logger.log_task(sum(task_iters), num_tasks - 1, acc[-1])
-        else:
-            for t, experience in enumerate(experiences):
-                offset = sum(task_iters[:t])
-                baseline.budget.budget = task_iters[t]
-                baseline.budget.on_step = _loss_logger(cfg, logger, t, offset)
-                tic = time.perf_counter()
-                baseline.train_task(t, experience)
-                train_time += time.perf_counter() - tic
-                for j in range(t + 1):
-                    acc[t][j], task_infer[j] = baseline.evaluate(j, tasks[j], t + 1)
-                    if val_acc is not None:
-                        val_acc[t][j] = _val(baseline, j, tasks[j], t + 1)
-                accs = log_task_accuracies(t, num_tasks, acc[t])
-                logger.log_task(offset + task_iters[t], t, accs)
-        infer = baseline.per_task and cfg.scenario != Scenario.cl1
-        num_target = base_params(baseline.models[0])
-        results = {
-            **accuracy_fields(cfg, benchmark.name, task_iters, acc, task_infer if infer else None),
-            "num_params_hnet": None,
-            "num_params_target": num_target,
-            "compression_ratio": None,
-            **baseline.stored_params(),
-            "method_hparams": baseline.hparams,
-            "implementation": "avalanche",
-            "train_time_s": train_time,
-            "wall_time_s": time.perf_counter() - started,
-            **environment_fields(device, commit),
-            **validation_summary(val_acc),
-        }
-        title = f"{cfg.name} {cfg.method.name.value} (seed {cfg.seed})"
-        paths = write_run_outputs(run_dir, results, title)
-        logger.log_results(results, paths["matrix_png"])
-        ok = True
-    finally:
-        logger.finish(ok)
-    announce(run_dir, results)
-    return results
-
-
 def base_params(model: nn.Module) -> int:
     """Scalars of the target network itself (all heads; LoRA adapters left out)."""
     return sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
 
 
-def _val(baseline: Baseline, j: int, task: TaskData, num_learned: int) -> float:
-    return baseline.evaluate(j, task.validation(), num_learned)[0]
+# Plugin attributes that hold what a plugin has learned (all else is configuration).
+PLUGIN_STATE = {
+    FisherEWCPlugin: ("saved_params", "importances"),
+    SIPlugin: ("ewc_data", "syn_data"),
+}
 
 
-def _loss_logger(cfg: Config, logger, t: int, offset: int):
-    def on_step(step: int, loss: torch.Tensor) -> None:
-        if step % cfg.train.log_every == 0:
-            logger.log_losses(offset + step, t, {"loss": loss.item()})
+def plugin_state(plugin) -> dict:
+    """What ``plugin`` has learned so far, as tensors and numbers (for a checkpoint)."""
+    if isinstance(plugin, LwFPlugin):
+        lwf = plugin.lwf
+        prev = None if lwf.prev_model is None else lwf.prev_model.state_dict()
+        return {
+            "prev_model": prev,
+            "prev_classes_by_task": dict(lwf.prev_classes_by_task),
+            "expcount": lwf.expcount,
+        }
+    if isinstance(plugin, ReplayPlugin):
+        policy = plugin.storage_policy
+        groups = {k: buffer_samples(g) for k, g in policy.buffer_groups.items()}
+        return {"groups": groups, "max_size": policy.max_size, "num_exps": policy._num_exps}
+    for kind, names in PLUGIN_STATE.items():
+        if isinstance(plugin, kind):
+            return {name: getattr(plugin, name) for name in names}
+    return {}
 
-    return on_step
+
+def load_plugin_state(plugin, state: dict, model: nn.Module) -> None:
+    """Restore :func:`plugin_state` into a fresh ``plugin`` of a strategy over ``model``."""
+    if isinstance(plugin, LwFPlugin):
+        lwf = plugin.lwf
+        if state["prev_model"] is not None:
+            lwf.prev_model = copy.deepcopy(model)
+            lwf.prev_model.load_state_dict(state["prev_model"])
+        lwf.prev_classes_by_task.update(state["prev_classes_by_task"])
+        lwf.expcount = state["expcount"]
+    elif isinstance(plugin, ReplayPlugin):
+        policy = plugin.storage_policy
+        policy.max_size, policy._num_exps = state["max_size"], state["num_exps"]
+        for key, saved in state["groups"].items():
+            group = ReservoirSamplingBuffer(saved["max_size"])
+            group.buffer = _make_taskaware_tensor_classification_dataset(
+                saved["x"], saved["y"], task_labels=saved["t"].tolist(), targets=saved["y"].tolist()
+            )
+            group._buffer_weights = saved["weights"]
+            policy.buffer_groups[key] = group
+    else:
+        for name, value in state.items():
+            setattr(plugin, name, value)
+
+
+def buffer_samples(group: ReservoirSamplingBuffer) -> dict:
+    """A replay group's samples as tensors: inputs as the strategy sees them (transforms
+    applied), labels, task labels, and the reservoir weights."""
+    items = [group.buffer[i] for i in range(len(group.buffer))]
+    x, y, t = (torch.stack([torch.as_tensor(item[k]) for item in items]) for k in range(3))
+    return {"x": x, "y": y, "t": t, "weights": group._buffer_weights, "max_size": group.max_size}

@@ -462,6 +462,76 @@ def missing_data_files(name: BenchmarkName, data_dir: Path) -> list[Path]:
     return [p for p in paths if not p.is_file()]
 
 
+def _cifar_md5s() -> dict[str, str]:
+    """CIFAR file (relative to data_dir) -> the md5 torchvision checks it against."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    md5s = {}
+    for cls in (CIFAR10, CIFAR100):
+        for filename, md5 in [*cls.train_list, *cls.test_list, (cls.meta["filename"], None)]:
+            md5s[f"{cls.base_folder}/{filename}"] = md5 or cls.meta["md5"]
+    return md5s
+
+
+def corrupt_data_files(name: BenchmarkName, data_dir: Path) -> list[Path]:
+    """The CIFAR files of a benchmark that exist under ``data_dir`` but fail torchvision's
+    md5 check (truncated or altered). torchvision would try to download those again."""
+    from torchvision.datasets.utils import check_integrity
+
+    md5s = _cifar_md5s()
+    paths = [
+        (data_dir / f, md5s[f])
+        for dataset in DATASETS[name]
+        for f in DATA_FILES[dataset]
+        if f in md5s
+    ]
+    return [p for p, md5 in paths if p.is_file() and not check_integrity(str(p), md5)]
+
+
+MNIST_NUM_CLASSES = 10
+
+
+def check_mnist_labels(data_dir: Path) -> None:
+    """Raise a DataError if an MNIST label file is malformed or holds a label outside
+    [0, 10). Avalanche would silently drop the samples of an unknown class."""
+    for split in ("train", "t10k"):
+        path = data_dir / "MNIST" / "raw" / f"{split}-labels-idx1-ubyte"
+        if not path.is_file():
+            continue  # missing: reported (or downloaded) elsewhere
+        data = path.read_bytes()
+        count = int.from_bytes(data[4:8], "big") if len(data) >= 8 else -1
+        if len(data) < 8 or int.from_bytes(data[:4], "big") != 2049:
+            problem = "does not start with the header of an MNIST label file"
+        elif len(data) - 8 != count:
+            problem = f"holds {len(data) - 8} labels but its header announces {count}"
+        else:
+            labels = np.frombuffer(data, dtype=np.uint8, offset=8)
+            bad = labels >= MNIST_NUM_CLASSES
+            if not bad.any():
+                continue
+            problem = (
+                f"has {int(bad.sum())} label(s) outside [0, {MNIST_NUM_CLASSES}) "
+                f"(e.g. {int(labels[bad][0])})"
+            )
+        raise DataError(
+            f"{path} {problem}: the file is corrupt. Delete {data_dir / 'MNIST'} and run with "
+            "data_download=true to download MNIST again, or copy an intact file there."
+        )
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    """A DataError if data_dir, or the closest of its parents that exists, is not a folder."""
+    for path in (data_dir, *data_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise DataError(
+                    f"data_dir={data_dir} is invalid: {path} is a file, not a directory. "
+                    "Point data_dir (or $HYPERCL_DATA_DIR) to the directory that holds the data "
+                    "sets (or where they should be downloaded)."
+                )
+            return
+
+
 def build_benchmark(cfg: BenchmarkConfig, data_dir: Path, download: bool = True) -> Benchmark:
     """The benchmark named by ``cfg.name``, reading data under data_dir.
 
@@ -469,6 +539,7 @@ def build_benchmark(cfg: BenchmarkConfig, data_dir: Path, download: bool = True)
     read, a :class:`DataError` says which files were looked for and how to get them.
     """
     datasets = " and ".join(DATASETS[cfg.name])
+    _check_data_dir(data_dir)
     missing = missing_data_files(cfg.name, data_dir)
     if missing and not download:
         raise DataError(
@@ -477,12 +548,21 @@ def build_benchmark(cfg: BenchmarkConfig, data_dir: Path, download: bool = True)
             "data_dir (or $HYPERCL_DATA_DIR) to where they are, or set data_download=true to "
             "let torchvision download them."
         )
+    if not download:  # torchvision would download a file that fails its md5 check again
+        corrupt = corrupt_data_files(cfg.name, data_dir)
+        if corrupt:
+            raise DataError(_corrupt_message(cfg.name, datasets, corrupt))
+    if "MNIST" in DATASETS[cfg.name]:
+        check_mnist_labels(data_dir)
     try:
         return _load_benchmark(cfg, data_dir)
     except HyperclError:
         raise
     except Exception as err:  # torchvision / Avalanche: failed download, unreadable file
         reason = f"{type(err).__name__}: {err}".splitlines()[0].rstrip(": ")
+        corrupt = corrupt_data_files(cfg.name, data_dir)
+        if corrupt:  # torchvision tried to download it again and failed
+            raise DataError(_corrupt_message(cfg.name, datasets, corrupt, reason)) from err
         raise DataError(
             f"could not load {datasets} for {cfg.name.value} from {data_dir} ({reason}). "
             + (
@@ -493,6 +573,20 @@ def build_benchmark(cfg: BenchmarkConfig, data_dir: Path, download: bool = True)
                 "data_download=true, or copy intact ones there."
             )
         ) from err
+
+
+def _corrupt_message(
+    name: BenchmarkName, datasets: str, corrupt: list[Path], reason: str | None = None
+) -> str:
+    """One line naming the corrupt files and the two ways to get intact ones."""
+    shown = ", ".join(str(p) for p in corrupt[:3]) + (" ..." if len(corrupt) > 3 else "")
+    folders = " and ".join(sorted({str(p.parent) for p in corrupt}))
+    tried = f" (a new download failed: {reason})" if reason else ""
+    return (
+        f"{name.value} cannot use {datasets}: {len(corrupt)} file(s) are corrupt or incomplete "
+        f"(md5 mismatch): {shown}{tried}. Delete {folders} and run with data_download=true to "
+        "download it again, or copy intact files there."
+    )
 
 
 def _load_benchmark(cfg: BenchmarkConfig, data_dir: Path) -> Benchmark:

@@ -3,25 +3,38 @@
 * The run (or sweep) directory must be creatable and writable; else one line says so.
 * A job directory that already holds a run (a checkpoint or results) may only be reused by
   the same config: that resumes it, or reports it finished. Another config would mix two
-  runs' files, so it is refused: for a single run before Hydra writes anything; for a job
-  of a multirun when the job starts (Hydra has then already rewritten its ``.hydra/``).
+  runs' files, so it is refused (:func:`reuse_refusal`): for a single run before Hydra
+  writes anything; for a job of a multirun when the job starts, as that job's failure
+  (:func:`hypercl.sweeps.sweep_job`), and the sweep's other jobs go on.
+* Hydra's own copies of the config (``.hydra/*.yaml``) keep describing the run beside them:
+  a re-run of a finished run (``results.json``), which may differ in the settings that do
+  not change results (:data:`hypercl.checkpoint.RESUMABLE_KEYS`), and a refused re-run
+  leave them byte-identical. Hydra writes them before any job callback, so for a single
+  run :class:`RunDirGuard` switches them off (``hydra.output_subdir``) before the job; for
+  a multirun it copies those of every job directory that holds a run into
+  ``<sweep dir>/.hydra_kept/`` when the sweep starts and puts them back when the job starts.
 
-Both print ``hypercl: run directory error: ...`` and exit with code 2.
+Both errors print ``hypercl: run directory error: ...`` and exit with code 2.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hypercl.checkpoint import CHECKPOINT, config_differences
 from hypercl.errors import RunDirError
+
+RESULTS = "results.json"  # a run dir holding it is finished
+KEPT = ".hydra_kept"  # in a sweep dir: job dirs' .hydra/ copied when the sweep started
 
 
 def _fail(err: RunDirError) -> None:
@@ -48,21 +61,75 @@ def job_config(config: DictConfig) -> dict:
     return OmegaConf.to_container(OmegaConf.create(plain), resolve=True)
 
 
-def check_reuse(run_dir: Path, config: DictConfig) -> None:
-    """Refuse ``run_dir`` if it holds a run (checkpoint or results) of another config."""
+def holds_run(run_dir: Path) -> bool:
+    return (run_dir / CHECKPOINT).exists() or (run_dir / RESULTS).exists()
+
+
+def reuse_refusal(run_dir: Path, config: DictConfig, multirun: bool = False) -> RunDirError | None:
+    """The error for ``run_dir`` if it holds a run (checkpoint or results) of another config."""
     saved = run_dir / "config.yaml"
-    holds_run = (run_dir / CHECKPOINT).exists() or (run_dir / "results.json").exists()
-    if not (holds_run and saved.exists()):
-        return
+    if not (holds_run(run_dir) and saved.exists()):
+        return None
     diffs = config_differences(yaml.safe_load(saved.read_text()), job_config(config))
-    if diffs:
-        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
-        _fail(
-            RunDirError(
-                f"{run_dir} holds a run with another config ({shown}). Re-run with its "
-                "original settings to resume it, or choose a new hydra.run.dir."
-            )
-        )
+    if not diffs:
+        return None
+    shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+    fix = (
+        "Re-run the sweep with its original settings (the same values in the same order) to "
+        "resume it, or choose a new hydra.sweep.dir."
+        if multirun
+        else "Re-run with its original settings to resume it, or choose a new hydra.run.dir."
+    )
+    return RunDirError(f"{run_dir} holds a run with another config ({shown}). {fix}")
+
+
+def check_reuse(run_dir: Path, config: DictConfig) -> None:
+    """Refuse ``run_dir`` (one line, exit 2) if it holds a run of another config."""
+    err = reuse_refusal(run_dir, config)
+    if err is not None:
+        _fail(err)
+
+
+def keep_hydra_outputs(sweep_dir: Path, subdir: str | None) -> None:
+    """Copy ``<job>/<subdir>/`` of every job dir under ``sweep_dir`` that holds a run to
+    ``<sweep_dir>/.hydra_kept/<job>/`` (file times kept), before Hydra rewrites them."""
+    kept = sweep_dir / KEPT
+    shutil.rmtree(kept, ignore_errors=True)  # left by a sweep that died: the jobs did not start
+    if subdir is None or not sweep_dir.is_dir():
+        return
+    job_dirs = {p.parent for name in (CHECKPOINT, RESULTS) for p in sweep_dir.rglob(name)}
+    for job_dir in sorted(job_dirs):
+        if (job_dir / subdir).is_dir():
+            shutil.copytree(job_dir / subdir, kept / job_dir.relative_to(sweep_dir))
+
+
+def restore_hydra_outputs(config: DictConfig) -> None:
+    """At a multirun job's start: put back the ``.hydra/`` files Hydra has just rewritten if
+    the job dir holds a finished run or another config's run (a resumed run keeps the new)."""
+    job_dir = Path(config.hydra.runtime.output_dir)
+    subdir = config.hydra.output_subdir
+    try:
+        kept = Path(os.path.abspath(config.hydra.sweep.dir)) / KEPT
+        kept = kept / job_dir.relative_to(kept.parent)
+    except ValueError:  # a job dir outside the sweep dir: nothing was kept
+        return
+    if subdir is None or not kept.is_dir():
+        return
+    if (job_dir / RESULTS).exists() or reuse_refusal(job_dir, config) is not None:
+        target = job_dir / subdir
+        for path in target.iterdir():
+            if path.is_file() and not (kept / path.name).exists():
+                path.unlink()  # written by Hydra, absent before
+        for path in kept.iterdir():
+            os.replace(path, target / path.name)
+    shutil.rmtree(kept)
+
+
+def discard_kept_hydra_outputs(config: DictConfig) -> None:
+    """After a sweep: the copies of job dirs that this sweep did not run."""
+    sweep_dir = _resolve_dir(config, "hydra.sweep.dir")
+    if sweep_dir is not None:
+        shutil.rmtree(sweep_dir / KEPT, ignore_errors=True)
 
 
 def _resolve_dir(config: DictConfig, key: str) -> Path | None:
@@ -83,18 +150,28 @@ def _check_writable(path: Path | None, key: str, what: str) -> None:
 
 
 class RunDirGuard(Callback):
-    """Refuses an unusable output directory before Hydra creates or writes it."""
+    """Refuses an unusable output directory before Hydra creates or writes it, and keeps
+    the ``.hydra/`` files of a finished or refused run as they were."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         run_dir = _resolve_dir(config, "hydra.run.dir")
         _check_writable(run_dir, "hydra.run.dir", "run directory")
         if run_dir is not None:
             check_reuse(run_dir, config)
+            if (run_dir / RESULTS).exists():  # finished: Hydra writes no new .hydra/ into it
+                with read_write(config.hydra), open_dict(config.hydra):
+                    config.hydra.output_subdir = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _check_writable(
-            _resolve_dir(config, "hydra.sweep.dir"), "hydra.sweep.dir", "sweep directory"
-        )
+        sweep_dir = _resolve_dir(config, "hydra.sweep.dir")
+        _check_writable(sweep_dir, "hydra.sweep.dir", "sweep directory")
+        if sweep_dir is not None:
+            keep_hydra_outputs(sweep_dir, config.hydra.output_subdir)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        check_reuse(Path(config.hydra.runtime.output_dir), config)
+        # A refused job fails in hypercl.sweeps.sweep_job, so that the sweep goes on.
+        if config.hydra.mode == RunMode.MULTIRUN:
+            restore_hydra_outputs(config)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        discard_kept_hydra_outputs(config)

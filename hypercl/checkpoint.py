@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from hypercl.errors import CheckpointError
+
 CHECKPOINT = "checkpoint.pt"
 
 # Keys that may change between a run and its resumption without changing what it computes.
@@ -53,13 +55,27 @@ def set_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename).
+
+    If writing fails (disk full, quota, permissions), the temporary file is removed, the
+    previous checkpoint stays as it was, and :class:`CheckpointError` says so.
+    """
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        tmp.unlink(missing_ok=True)
+        kept = f"the previous checkpoint {path} is intact" if path.exists() else "none kept"
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"could not write the checkpoint {path} ({reason}); {kept}. Free disk space "
+            "(df -h) or fix the directory's permissions, then re-run the same command to "
+            "resume."
+        ) from err
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

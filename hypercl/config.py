@@ -154,7 +154,19 @@ class MethodConfig:
 
 @dataclass
 class TrainConfig:
-    iters_per_task: int = 2000
+    """Optimisation settings.
+
+    The training budget of a task is set in exactly one of two ways, never both:
+    ``iters_per_task`` (a fixed number of steps) or ``epochs_per_task`` (passes over the
+    task's training set). The other one must be null; :func:`validate` raises a
+    :class:`ConfigError` if both are set (an override of one would otherwise be silently
+    ignored) or neither is. The MNIST presets train by iterations (``epochs_per_task:
+    null``); the CIFAR presets by epochs (``iters_per_task: null``). To switch, null the
+    other key: ``experiment=split_cifar10_100_resnet32 train.epochs_per_task=null
+    train.iters_per_task=100``.
+    """
+
+    iters_per_task: int | None = 2000  # null: train by epochs_per_task instead
     batch_size: int = 128
     lr: float = 1e-3
     # Test images per evaluation call (x every candidate task in CL2/CL3). At 500, a 10-task
@@ -164,7 +176,7 @@ class TrainConfig:
     log_every: int = 100  # iterations between loss readouts (progress bar, W&B)
     cuda_graphs: bool = True  # on CUDA, replay each training step as one captured graph
     checkpoint_every: int = 1000  # steps between checkpoints (one is also kept after each task)
-    # Epochs per task; when set, it replaces iters_per_task: one epoch is
+    # Epochs per task (then iters_per_task must be null): one epoch is
     # (training samples // batch_size) iterations, so tasks of different sizes differ.
     epochs_per_task: int | None = None
     # Learning-rate schedule: from epoch lr_milestones[i] on (counted from 0 within each
@@ -226,7 +238,6 @@ def validate(cfg: Config) -> None:
         "hnet.task_emb_dim": cfg.hnet.task_emb_dim,
         "hnet.chunk_size": cfg.hnet.chunk_size,
         "hnet.chunk_emb_dim": cfg.hnet.chunk_emb_dim,
-        "train.iters_per_task": cfg.train.iters_per_task,
         "train.batch_size": cfg.train.batch_size,
         "train.eval_batch_size": cfg.train.eval_batch_size,
         "train.log_every": cfg.train.log_every,
@@ -283,9 +294,32 @@ def validate_baseline(cfg: Config) -> None:
         )
 
 
+def validate_budget(train: TrainConfig) -> None:
+    """Exactly one of train.iters_per_task and train.epochs_per_task is set (see TrainConfig)."""
+    iters, epochs = train.iters_per_task, train.epochs_per_task
+    if iters is not None and epochs is not None:
+        raise ConfigError(
+            f"train.iters_per_task={iters} and train.epochs_per_task={epochs} are both set: "
+            "they are mutually exclusive; train by iterations with train.epochs_per_task=null, "
+            "or by epochs with train.iters_per_task=null."
+        )
+    if iters is None and epochs is None:
+        raise ConfigError(
+            "train.iters_per_task and train.epochs_per_task are both null: set one of them, "
+            "e.g. train.iters_per_task=2000 or train.epochs_per_task=10."
+        )
+
+
 def validate_cifar_fields(cfg: Config) -> None:
     """Checks of the epoch, schedule, Adam, validation and subset settings."""
     train = cfg.train
+    if train.iters_per_task is not None:
+        _require(
+            train.iters_per_task > 0,
+            "train.iters_per_task",
+            train.iters_per_task,
+            "must be a positive integer, or null to use train.epochs_per_task",
+        )
     if train.epochs_per_task is not None:
         _require(
             train.epochs_per_task > 0,
@@ -293,6 +327,7 @@ def validate_cifar_fields(cfg: Config) -> None:
             train.epochs_per_task,
             "must be a positive integer, or null to use train.iters_per_task",
         )
+    validate_budget(train)
     _require(
         len(train.lr_milestones) == len(train.lr_factors),
         "train.lr_milestones",

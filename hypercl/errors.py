@@ -31,6 +31,13 @@ class RunDirError(HyperclError):
     kind = "run directory error"
 
 
+class CheckpointError(HyperclError):
+    """A checkpoint could not be written (disk full, permissions); the previous one is kept."""
+
+    kind = "checkpoint error"
+    exit_code = 4
+
+
 class NonFiniteLossError(HyperclError):
     """The training loss became NaN or infinite; the message names task and step."""
 

@@ -175,8 +175,9 @@ class HNetLearner:
             raise NonFiniteLossError(
                 f"the loss became NaN or infinite in task {task_id + 1} at step {bad}. "
                 f"Lower train.lr (now {self.train_cfg.lr}) or method.beta "
-                f"(now {self.method.beta}), or check the data; the run directory keeps the "
-                "last good checkpoint."
+                f"(now {self.method.beta}), or check the data, and start a new run "
+                "directory (another hydra.run.dir): the old one keeps the last good "
+                "checkpoint, but resuming it with the same config fails the same way."
             )
 
     def iters_per_epoch(self, data: TaskData) -> int:
@@ -260,8 +261,14 @@ class HNetLearner:
             "step": self.step,
         }
 
-    def load_state_dict(self, state: dict, task_id: int, data: TaskData) -> None:
-        """Restore a :meth:`state_dict` taken while training task ``task_id`` on ``data``."""
+    def load_state_dict(
+        self, state: dict, task_id: int, data: TaskData, mid_task: bool = True
+    ) -> None:
+        """Restore a :meth:`state_dict` taken while training task ``task_id`` on ``data``.
+
+        Without ``mid_task`` (a state taken between tasks) only parameters, regularizer and
+        batch-norm statistics are restored; :meth:`begin_task` then starts the next task.
+        """
         device = self.device
         self.hnet.load_state_dict(state["hnet"])
         moved: dict[int, dict[str, torch.Tensor]] = {}  # shared statistics stay shared
@@ -273,6 +280,9 @@ class HNetLearner:
         snap = state["regularizer"]
         snap = {**snap, "snap": {k: v.to(device) for k, v in snap["snap"].items()}}
         self.regularizer.load_state_dict(snap, self.hnet)
+        self.optimizer, self.sampler, self.step = None, None, 0
+        if not mid_task:
+            return
         self.optimizer = self.make_optimizer(task_id)
         if state["optimizer"] is not None:
             self.optimizer.load_state_dict(state["optimizer"])

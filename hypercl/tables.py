@@ -15,13 +15,19 @@ Notes that explain a difference from the paper are text kept in
 ``<out>/<name>_explanations.csv`` (benchmark, num_tasks, scenario, method, iters_per_task,
 explanation); a difference beyond 2 SEM without one is marked ``unexplained`` and listed.
 
+A row whose runs were made by other code than the current is marked ``stale (code changed
+since)`` in its *code* column: a run counts as current if its ``code_fingerprint`` is the
+current code's or declared equivalent to it (:mod:`hypercl.fingerprint`); a run without one
+(written before fingerprints) is stale. Partly stale rows say how many of their runs are.
+
 Split-CIFAR runs (``split_cifar*`` benchmarks) get their own sections: per target network
 and method, the final and during accuracy of every task, the epoch budget (``REDUCED`` below
 the preset's epochs or on a training subset), and a bar chart per (benchmark, target) like
 Figure 4 of the paper (during and final accuracy per task for every method).
 
-The output is a pure function of the ``results.json`` files: deleting it and running the
-command again recreates it byte for byte.
+The output is a pure function of the ``results.json`` files and the current code's
+fingerprint: deleting it and running the command again recreates it byte for byte; a code
+change that makes committed runs stale changes it (their rows get the stale mark).
 
     python -m hypercl.tables results/runs/mnist                   # -> results/mnist.md, ...
     python -m hypercl.tables results/runs/mnist_reduced --name mnist_reduced
@@ -43,11 +49,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from hypercl.config import MethodName  # noqa: E402
+from hypercl.fingerprint import code_fingerprint, is_current  # noqa: E402
 
 REFERENCE_CSV = Path(__file__).resolve().parent / "paper_reference.csv"
 # Iterations per task of the paper's settings (the presets conf/experiment/*mnist*.yaml).
 FULL_BUDGET = {"split_mnist": 2000, "perm_mnist": 5000}
 METHOD_ORDER = [m.value for m in MethodName]  # table rows in the order of the config enum
+STALE = "stale (code changed since)"
+
+
+def code_status(stale_runs: int, n: int) -> str:
+    """The *code* cell of a row of ``n`` runs of which ``stale_runs`` are stale: empty when
+    none is, ``STALE`` when all are, else ``STALE: k of n runs``."""
+    if stale_runs == 0:
+        return ""
+    return STALE if stale_runs == n else f"{STALE}: {stale_runs} of {n} runs"
 
 
 def method_label(run: dict) -> str:
@@ -79,12 +95,16 @@ BENCHMARK_TITLES = {
 }
 
 
-def load_runs(runs_dir: Path) -> list[dict]:
-    """Every results.json under ``runs_dir``, in path order, with its relative path."""
+def load_runs(runs_dir: Path, current: str | None = None) -> list[dict]:
+    """Every results.json under ``runs_dir``, in path order, with its relative path and
+    ``_stale``: whether the code that made it is not ``current`` (a fingerprint; default:
+    this code's) or declared equivalent to it."""
+    current = current or code_fingerprint()
     runs = []
     for path in sorted(runs_dir.rglob("results.json")):
         data = json.loads(path.read_text())
         data["_path"] = path.relative_to(runs_dir).as_posix()
+        data["_stale"] = not is_current(data.get("code_fingerprint"), current)
         if "params_stored_total" not in data:
             data.update(stored_params_fallback(data, path.parent / "config.yaml"))
         runs.append(data)
@@ -124,6 +144,7 @@ def runs_frame(runs: list[dict]) -> pd.DataFrame:
                 "params_stored_per_task": r.get("params_stored_per_task"),
                 "wall_time_s": r.get("wall_time_s"),
                 "device": r.get("device"),
+                "stale": r.get("_stale", True),
             }
         )
     return pd.DataFrame(rows)
@@ -144,8 +165,11 @@ def summary_frame(
     for key, group in runs.groupby(keys, sort=False):
         row = dict(zip(keys, key, strict=True))
         full = FULL_BUDGET.get(row["benchmark"])
+        stale = int(group["stale"].sum())
         row.update(
             {
+                "code": code_status(stale, len(group)),
+                "stale_runs": stale,
                 "n": len(group),
                 "seeds": " ".join(str(s) for s in sorted(group["seed"])),
                 "reduced": full is not None and row["iters_per_task"] < full,
@@ -267,17 +291,20 @@ def mnist_markdown(table: pd.DataFrame, name: str) -> list[str]:
         "kept to serve all tasks (total, and added per task). Notes are generated: budget, n, "
         "and differences from the paper beyond 2 SEM (ours and, where published, the paper's, "
         f"combined), followed by the explanation kept in `{name}_explanations.csv` "
-        "(`unexplained` where there is none).",
+        "(`unexplained` where there is none). *code*: `stale (code changed since)` where "
+        "the row's runs were made by other code than the current one (no `code_fingerprint` in "
+        "their `results.json`, or one neither equal nor declared equivalent to the current "
+        "code's, see `hypercl/fingerprint.py`); `k of n runs` where only some were.",
         "",
     ]
     for (bench, num_tasks), block in table.groupby(["benchmark", "num_tasks"], sort=False):
         title = BENCHMARK_TITLES.get(bench, bench)
         lines += [f"## {title} ({num_tasks} tasks)", ""]
         lines.append(
-            "| scenario | method | n | iters/task | final acc. | paper | during acc. "
+            "| scenario | method | code | n | iters/task | final acc. | paper | during acc. "
             "| stored params | per task | wall time (s) | device | note |"
         )
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for _, r in block.iterrows():
             budget = f"{r['iters_per_task']}" + (" REDUCED" if r["reduced"] else "")
             paper = (
@@ -286,7 +313,7 @@ def mnist_markdown(table: pd.DataFrame, name: str) -> list[str]:
                 else _fmt_acc(r["paper_final_acc"], r["paper_sem"])
             )
             lines.append(
-                f"| {r['scenario'].upper()} | {r['method']} | {r['n']} | {budget} "
+                f"| {r['scenario'].upper()} | {r['method']} | {r['code']} | {r['n']} | {budget} "
                 f"| {_fmt_acc(r['final_acc_mean'], r['final_acc_sem'])} | {paper} "
                 f"| {r['during_acc_mean']:.2f} | {_fmt_int(r['params_stored_total'])} "
                 f"| {_fmt_int(r['params_stored_per_task'])} | {r['wall_time_s_mean']:.0f} "
@@ -450,11 +477,14 @@ def cifar_frame(runs: list[dict]) -> pd.DataFrame:
     for (bench, num_tasks, target, method, (budget, reduced)), group in cells.items():
         finals = pd.Series([r["final_acc_mean"] for r in group])
         matrices = mean_matrix(group)
+        stale = sum(bool(r.get("_stale", True)) for r in group)
         row = {
             "benchmark": bench,
             "num_tasks": num_tasks,
             "target": target,
             "method": method,
+            "code": code_status(stale, len(group)),
+            "stale_runs": stale,
             "budget": budget,
             "reduced": reduced,
             "n": len(group),
@@ -486,7 +516,8 @@ def cifar_markdown(table: pd.DataFrame) -> list[str]:
         "paper's, or on a random training subset of that many images per task; test img.: "
         "accuracies on a random subset of that many test images per task). The paper "
         "gives these results only as a figure (its Figure 4), so no reference values are "
-        "listed.",
+        "listed. *code*: `stale (code changed since)` where the row's runs were made by other "
+        "code than the current one (see `hypercl/fingerprint.py`).",
         "",
     ]
     for (bench, num_tasks, target), block in table.groupby(
@@ -496,18 +527,18 @@ def cifar_markdown(table: pd.DataFrame) -> list[str]:
         lines += [f"## {title}{TARGET_TITLES.get(target, target)}", ""]
         tasks = [f"T{j + 1}" for j in range(num_tasks)]
         lines.append(
-            "| method | n | seeds | budget | final acc. | during acc. | "
+            "| method | code | n | seeds | budget | final acc. | during acc. | "
             + " | ".join(f"final {t}" for t in tasks)
             + " | "
             + " | ".join(f"during {t}" for t in tasks)
             + " | wall time (s) | device |"
         )
-        lines.append("|---" * (8 + 2 * num_tasks) + "|")
+        lines.append("|---" * (9 + 2 * num_tasks) + "|")
         for _, r in block.iterrows():
             finals = " | ".join(f"{r[f'final_t{j + 1}']:.2f}" for j in range(num_tasks))
             durings = " | ".join(f"{r[f'during_t{j + 1}']:.2f}" for j in range(num_tasks))
             lines.append(
-                f"| {r['method']} | {r['n']} | {r['seeds']} | {r['budget']} "
+                f"| {r['method']} | {r['code']} | {r['n']} | {r['seeds']} | {r['budget']} "
                 f"| {_fmt_acc(r['final_acc_mean'], r['final_acc_sem'])} "
                 f"| {r['during_acc_mean']:.2f} | {finals} | {durings} "
                 f"| {r['wall_time_s_mean']:.0f} | {r['device']} |"
@@ -563,12 +594,15 @@ def build(
     name: str,
     reference_csv: Path = REFERENCE_CSV,
     explanations_csv: Path | None = None,
+    current_fingerprint: str | None = None,
 ) -> dict:
     """Write ``<out>/<name>.md``, ``.csv`` and ``<name>_figures/`` (CIFAR runs next to
-    MNIST runs: their CSV is ``<name>_cifar.csv``); returns their paths and the cells
-    whose difference from the paper is unexplained. Explanations: ``explanations_csv``, by default
-    ``<out>/<name>_explanations.csv``."""
-    runs = load_runs(runs_dir)
+    MNIST runs: their CSV is ``<name>_cifar.csv``); returns their paths, the cells
+    whose difference from the paper is unexplained and the stale rows. Explanations:
+    ``explanations_csv``, by default ``<out>/<name>_explanations.csv``. Staleness is judged
+    against ``current_fingerprint`` (default: this code's :func:`code_fingerprint`)."""
+    current = current_fingerprint or code_fingerprint()
+    runs = load_runs(runs_dir, current)
     if not runs:
         raise SystemExit(f"hypercl.tables: no results.json under {runs_dir}")
     reference = pd.read_csv(reference_csv)
@@ -578,7 +612,14 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     md_path, figures_dir = out / f"{name}.md", out / f"{name}_figures"
     lines = header(runs_dir.as_posix(), name)
-    paths: dict = {"markdown": md_path, "figures": [], "unexplained": []}
+    paths: dict = {
+        "markdown": md_path,
+        "figures": [],
+        "unexplained": [],
+        "fingerprint": current,
+        "stale": [],
+        "rows": 0,
+    }
     if mnist_runs:
         table = summary_frame(runs_frame(mnist_runs), reference, explanations)
         lines += mnist_markdown(table, name)
@@ -590,12 +631,24 @@ def build(
             f"{r.benchmark} {r.scenario} {r.method} ({r.iters_per_task} it.)"
             for r in unexplained.itertuples()
         ]
+        paths["rows"] += len(table)
+        paths["stale"] += [
+            f"{r.benchmark} {r.scenario} {r.method} ({r.iters_per_task} it.): {r.code}"
+            for r in table.itertuples()
+            if r.code
+        ]
     if cifar_runs:
         cifar = cifar_frame(cifar_runs)
         lines += cifar_markdown(cifar)
         paths["cifar_csv"] = out / (f"{name}_cifar.csv" if mnist_runs else f"{name}.csv")
         cifar.to_csv(paths["cifar_csv"], index=False, float_format="%.4f")
         paths["figures"] += cifar_figures(cifar, figures_dir)
+        paths["rows"] += len(cifar)
+        paths["stale"] += [
+            f"{r.benchmark} {r.target} {r.method} ({r.budget}): {r.code}"
+            for r in cifar.itertuples()
+            if r.code
+        ]
     md_path.write_text("\n".join(lines) + "\n")
     return paths
 
@@ -625,6 +678,10 @@ def main(argv: list[str] | None = None) -> None:
     paths = build(args.runs_dir, args.out, args.name, args.reference, args.explanations)
     tables = [str(p) for key in ("markdown", "csv", "cifar_csv") if (p := paths.get(key))]
     print(f"wrote {', '.join(tables)} and {len(paths['figures'])} figures")
+    print(
+        f"code fingerprint {paths['fingerprint']}: {len(paths['stale'])} of {paths['rows']} "
+        f"rows {STALE}"
+    )
     if paths["unexplained"]:
         print(
             "differences from the paper beyond 2 SEM without an explanation: "

@@ -40,6 +40,15 @@ CASES = [
      "{tmp}/nowhere/MNIST/raw/train-images-idx3-ubyte.", 2),
     ("data_dir={tmp}/corrupt", "hypercl: data error: could not load MNIST for split_mnist from "
      "{tmp}/corrupt", 2),
+    ("data_dir={tmp}/a_file", "hypercl: data error: data_dir={tmp}/a_file is invalid: "
+     "{tmp}/a_file is a file, not a directory.", 2),
+    ("data_dir={tmp}/badlabels", "hypercl: data error: {tmp}/badlabels/MNIST/raw/"
+     "train-labels-idx1-ubyte has 620 label(s) outside [0, 10) (e.g. 255): the file is "
+     "corrupt.", 2),
+    ("experiment=split_cifar10_100_resnet32 train.iters_per_task=3", "hypercl: config error: "
+     "train.iters_per_task=3 and train.epochs_per_task=200 are both set: they are mutually "
+     "exclusive; train by iterations with train.epochs_per_task=null, or by epochs with "
+     "train.iters_per_task=null.", 2),
     ("hydra.run.dir={tmp}/a_file/run", "hypercl: run directory error: cannot write the run "
      "directory {tmp}/a_file/run: {tmp}/a_file is a file, not a directory.", 2),
     ("train.lr=1e30", "hypercl: training stopped: the loss became NaN or infinite in task 1 "
@@ -54,13 +63,23 @@ if not torch.cuda.is_available():
 
 
 def prepare(tmp: Path, mnist_dir: Path) -> None:
-    """A plain file, a truncated copy of MNIST and a finished run under ``tmp``."""
+    """A plain file, a truncated copy of MNIST, one with 620 training labels set to 255 and
+    a finished run under ``tmp``."""
     (tmp / "a_file").write_text("not a directory")
     corrupt = tmp / "corrupt" / "MNIST" / "raw"
     shutil.copytree(mnist_dir / "MNIST" / "raw", corrupt)
     images = corrupt / "train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:100_000])
     (corrupt / "train-images-idx3-ubyte.gz").unlink()  # or torchvision would unpack it again
+    bad = tmp / "badlabels" / "MNIST" / "raw"
+    bad.mkdir(parents=True)
+    for src in (mnist_dir / "MNIST" / "raw").iterdir():  # intact files: links, no copy
+        (bad / src.name).symlink_to(src)
+    labels = bad / "train-labels-idx1-ubyte"
+    data = bytearray(labels.read_bytes())
+    labels.unlink()
+    data[8 : 8 + 96 * 620 : 96] = b"\xff" * 620  # every 96th of the first 59,520 labels
+    labels.write_bytes(bytes(data))
 
 
 @pytest.fixture(scope="module")

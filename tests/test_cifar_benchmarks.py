@@ -114,3 +114,34 @@ def test_local_labels_are_positions_in_the_sorted_class_list():
     assert local_labels(y, [19, 18, 17, 16, 15, 14, 13, 12, 11, 10]).tolist() == [2, 0, 9, 5]
     with pytest.raises(ValueError, match="labels outside the experience's classes"):
         local_labels(torch.tensor([3]), [4, 5])
+
+
+def test_corrupt_cifar_file_with_download_off_is_named_and_nothing_is_downloaded(
+    tmp_path, cifar_dir, monkeypatch
+):
+    """data_download=false: a truncated data_batch_3 is a DataError naming it (Avalanche
+    would call torchvision with download=True, which blames the network instead)."""
+    import torchvision.datasets.cifar
+
+    from hypercl.benchmarks import build_benchmark
+    from hypercl.config import BenchmarkConfig
+    from hypercl.errors import DataError
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("torchvision was asked to download with data_download=false")
+
+    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", no_download)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for src in (cifar_dir / "cifar-10-batches-py").iterdir():  # intact files: links, no copy
+        (folder / src.name).symlink_to(src)
+    batch = folder / "data_batch_3"
+    batch.unlink()
+    batch.write_bytes((cifar_dir / "cifar-10-batches-py" / "data_batch_3").read_bytes()[:100_000])
+    with pytest.raises(DataError) as err:
+        build_benchmark(BenchmarkConfig(name=BenchmarkName.split_cifar10), tmp_path, False)
+    assert str(err.value) == (
+        f"split_cifar10 cannot use CIFAR-10: 1 file(s) are corrupt or incomplete (md5 mismatch): "
+        f"{batch}. Delete {folder} and run with data_download=true to download it again, or "
+        "copy intact files there."
+    )

@@ -29,6 +29,8 @@ def _resnet_learner(num_tasks: int, per_task_bn: bool = True, **train):
         hnet=HNetConfig(hidden=[], task_emb_dim=8, chunk_size=7000, chunk_emb_dim=8),
     )
     cfg.train.batch_size, cfg.train.iters_per_task = 16, 3
+    if train.get("epochs_per_task") is not None:
+        cfg.train.iters_per_task = None  # one budget or the other (config.validate_budget)
     for key, value in train.items():
         setattr(cfg.train, key, value)
     return build_learner(
@@ -138,6 +140,13 @@ def test_zenkenet_preset_uses_adam_beta1_one_half():
     [
         ("epochs_per_task", 0, "train.epochs_per_task=0 is invalid: must be a positive integer"),
         (
+            "epochs_per_task",
+            5,
+            "train.iters_per_task=2000 and train.epochs_per_task=5 are both set: they are "
+            "mutually exclusive;",
+        ),
+        ("iters_per_task", None, "train.iters_per_task and train.epochs_per_task are both null"),
+        (
             "lr_milestones",
             [80],
             "train.lr_milestones=[80] is invalid: needs one factor per milestone",
@@ -180,5 +189,20 @@ def test_task_inference_runs_every_candidate_with_its_own_bn_statistics():
         for t in (0, 1):
             alone = learner.target(x, weights[t], learner.bn_stats[t])[:, 10 * t : 10 * t + 10]
             torch.testing.assert_close(batched[t], alone, rtol=1e-5, atol=1e-5)
-    acc, task_acc = learner.evaluate(0, tasks[0], num_learned=2, infer_task=True)
-    assert 0 <= acc <= 100 and 0 <= task_acc <= 100
+    # The evaluation equals HNET+ENT computed by hand, one task at a time: the task whose
+    # head has the lowest entropy wins, and a hit needs that task and the right class.
+    for j in (0, 1):
+        x, y = next(tasks[j].test_batches(1000))
+        with torch.no_grad():
+            logits = torch.stack(
+                [
+                    learner.target(x, weights[t], learner.bn_stats[t])[:, 10 * t : 10 * t + 10]
+                    for t in (0, 1)
+                ]
+            )  # [2 tasks, 32, 10]
+        log_p = logits.log_softmax(-1)
+        inferred = (-(log_p.exp() * log_p).sum(-1)).argmin(0)
+        cls = logits[inferred, torch.arange(len(y))].argmax(-1)
+        acc, task_acc = learner.evaluate(j, tasks[j], num_learned=2, infer_task=True)
+        assert task_acc == 100.0 * (inferred == j).sum().item() / len(y)
+        assert acc == 100.0 * ((inferred == j) & (cls == y)).sum().item() / len(y)

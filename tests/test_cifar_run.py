@@ -6,6 +6,7 @@ import pytest
 from test_cli import hypercl_train
 from test_train_run import compose_config
 
+from hypercl.learner import HNetLearner
 from hypercl.train import run
 
 
@@ -34,17 +35,36 @@ def test_resnet32_smoke_preset_through_the_command_line(tmp_path, cifar_dir):
     assert results["num_params_target"] == 468540 - 4 * 650
     assert results["task_iters"] == [3 * (432 // 32)] * 2  # 480 - 10% validation, batch 32
     assert len(results["val_acc_matrix"]) == 2 and results["val_acc_matrix"][1][0] is not None
-    assert all(0 <= a <= 100 for a in results["acc_matrix"][1])
+    # It learns: 10 classes (chance 10 %), 200 test images per task (at chance, one task's
+    # accuracy has a standard deviation of 2.1 points, a mean of two 1.5). Measured with
+    # seed 1 on the CPU: A = [[18.5], [17.5, 22.0]], final mean 19.75, during mean 20.25.
+    assert results["final_acc_mean"] >= 15.0, results["acc_matrix"]
+    assert results["during_acc_mean"] >= 15.0, results["acc_matrix"]
 
 
-def test_zenkenet_smoke_preset_runs(tmp_path, cifar_dir):
+def test_zenkenet_smoke_preset_runs(tmp_path, cifar_dir, monkeypatch):
     cfg = compose_config(
         "experiment=split_cifar10_100_zenkenet_smoke",
         f"data_dir={cifar_dir}",
         "device=cpu",
         "num_threads=1",
     )
+    losses: dict[int, list[float]] = {}
+    train_step = HNetLearner.train_step
+
+    def recording(self, task_id, optimizer, x, y):
+        out = train_step(self, task_id, optimizer, x, y)
+        losses.setdefault(task_id, []).append(float(out["loss_task"]))
+        return out
+
+    monkeypatch.setattr(HNetLearner, "train_step", recording)
     results = run(cfg, tmp_path)
+    # The preset's lr (1e-4) moves little in 24 steps: test accuracy stays at chance
+    # (measured 10.0, then 9.5 and 13.5), so what is checked is that the training loss falls.
+    # Measured (seed 1, CPU): task 1 from 4.92 at step 1, mean of the first 8 steps 2.64, of
+    # the last 8 2.30 (about ln 10: the initial outputs are far too confident).
+    first, last = (sum(part) / 8 for part in (losses[0][:8], losses[0][-8:]))
+    assert last <= first - 0.2, losses[0]
     assert results["task_iters"] == [3 * (512 // 64)] * 2
     assert results["num_params_target"] == 1276508 - 4 * 5130
     assert "val_acc_matrix" not in results

@@ -124,6 +124,150 @@ def test_slurm_preset_sets_partition_time_gpus_memory_cpus(tmp_path, monkeypatch
         assert f"#SBATCH {line}" in script, script
 
 
+# ---------------------------------------------------------------- failed jobs, re-runs
+
+
+def hydra_files(run_dir: Path) -> dict[Path, bytes]:
+    """Hydra's copies of the config and hypercl's ``config.yaml``, as bytes."""
+    files = [*sorted(run_dir.glob(".hydra/*.yaml")), run_dir / "config.yaml"]
+    assert len(files) == 4, files
+    return {path: path.read_bytes() for path in files}
+
+
+NAN_MESSAGE = "hypercl: training stopped: the loss became NaN or infinite in task 1"
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_a_failed_job_is_recorded_and_the_other_jobs_run_to_the_end(tmp_path, mnist_dir, launcher):
+    """Job 0 stops on a NaN loss (exit 3): job 1 still runs and finishes, job 0's message is
+    in its train.log, both are in sweep_summary.json, and the sweep exits with 3 at the end."""
+    sweep = tmp_path / "sweep"
+    parallel = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+    proc = hypercl_train(
+        "-m",
+        *parallel,
+        "train.lr=1e6,1e-3",
+        *TINY,
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+        data_dir=mnist_dir,
+    )
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    if launcher == "joblib":
+        assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr
+    assert not (sweep / "0" / "results.json").exists()
+    assert results(sweep / "1")["final_acc_mean"] > 50  # the job beside it ran to the end
+    log = (sweep / "0" / "train.log").read_text()
+    assert f"job failed (exit code 3): {NAN_MESSAGE}" in log
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert (summary["jobs"], summary["failed"]) == (2, 1)
+    failed, done = summary["job_status"]
+    assert (failed["job"], failed["status"], failed["exit_code"]) == (0, "failed", 3)
+    assert failed["message"].startswith(NAN_MESSAGE)
+    assert failed["overrides"][0] == "train.lr=1000000.0"
+    assert Path(failed["dir"]) == sweep / "0"
+    assert (done["job"], done["status"], done["exit_code"], done["message"]) == (
+        1,
+        "completed",
+        0,
+        None,
+    )
+    assert done["overrides"][0] == "train.lr=0.001"
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-2].startswith(
+        "hypercl: sweep: job 0 (train.lr=1000000.0 num_threads=1 train.iters_per_task=5 "
+        f"train.log_every=5) failed with exit code 3: {NAN_MESSAGE}"
+    )
+    assert lines[-1] == (
+        "hypercl: sweep: 1 of 2 jobs failed, the others ran to the end; summary in "
+        f"{sweep / 'sweep_summary.json'}"
+    )
+
+
+def test_rerun_of_a_finished_sweep_leaves_hydra_files_unchanged(tmp_path, mnist_dir):
+    """A re-run with a setting that may change (num_threads) reports the jobs finished; a
+    re-run with the seeds in another order is refused, job by job, with the fix for a sweep.
+    Neither rewrites a byte of .hydra/*.yaml or config.yaml."""
+    sweep = tmp_path / "sweep"
+    command = ("-m", "train.iters_per_task=5", "train.log_every=5", f"hydra.sweep.dir={sweep}")
+    first = hypercl_train(*command, "seed=1,2", "num_threads=1", cwd=tmp_path, data_dir=mnist_dir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = {**hydra_files(sweep / "0"), **hydra_files(sweep / "1")}
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert (summary["jobs"], summary["failed"]) == (2, 0)
+
+    again = hypercl_train(*command, "seed=1,2", "num_threads=2", cwd=tmp_path, data_dir=mnist_dir)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("hypercl: this run already finished") == 2
+    assert {path: path.read_bytes() for path in before} == before
+    assert not (sweep / ".hydra_kept").exists()
+
+    reordered = hypercl_train(
+        *command, "seed=2,1", "num_threads=1", cwd=tmp_path, data_dir=mnist_dir
+    )
+    assert reordered.returncode == 2, reordered.stderr[-3000:]
+    for job, (old, new) in enumerate([(1, 2), (2, 1)]):
+        assert (
+            f"hypercl: run directory error: {sweep / str(job)} holds a run with another config "
+            f"(seed: {old} -> {new}). Re-run the sweep with its original settings (the same "
+            "values in the same order) to resume it, or choose a new hydra.sweep.dir.\n"
+        ) in reordered.stderr
+    assert "hydra.run.dir" not in reordered.stderr
+    assert "Traceback" not in reordered.stderr
+    assert {path: path.read_bytes() for path in before} == before
+    assert [
+        r["exit_code"] for r in json.loads((sweep / "sweep_summary.json").read_text())["job_status"]
+    ] == [2, 2]
+    assert not (sweep / ".hydra_kept").exists()
+
+
+def test_rerun_of_a_finished_run_leaves_hydra_files_unchanged(tmp_path, mnist_dir):
+    run_dir = tmp_path / "run"
+    command = ("train.iters_per_task=5", "train.log_every=5", f"hydra.run.dir={run_dir}")
+    first = hypercl_train(*command, "num_threads=1", cwd=tmp_path, data_dir=mnist_dir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = hydra_files(run_dir)
+    again = hypercl_train(*command, "num_threads=2", cwd=tmp_path, data_dir=mnist_dir)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "hypercl: this run already finished" in again.stdout
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_a_job_stopped_by_a_signal_stops_the_sweep(monkeypatch):
+    """Exit 128 + N (SIGTERM, Ctrl-C: checkpoint written) is not a failed job: it ends the
+    sweep; other failures return None after recording the job."""
+    from omegaconf import OmegaConf
+
+    from hypercl import sweeps
+    from hypercl.errors import ConfigError
+
+    records = []
+    monkeypatch.setattr(sweeps, "basic_multirun", lambda: True)
+    monkeypatch.setattr(sweeps, "record_job", lambda *record: records.append(record))
+    cfg = OmegaConf.create({})
+
+    def exits(code):
+        def main(cfg):
+            try:
+                raise ConfigError("bad value")
+            except ConfigError:
+                sys.exit(code)
+
+        return main
+
+    with pytest.raises(SystemExit) as stopped:
+        sweeps.sweep_job(exits(143))(cfg)
+    assert stopped.value.code == 143
+    assert sweeps.sweep_job(exits(2))(cfg) is None
+    assert sweeps.sweep_job(lambda cfg: 97.0)(cfg) == 97.0
+    assert records == [
+        ("stopped", 143, "hypercl: config error: bad value"),
+        ("failed", 2, "hypercl: config error: bad value"),
+        ("completed", 0, None),
+    ]
+
+
 # ---------------------------------------------------------------- Optuna
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hypercl.tables import FULL_BUDGET, build
+from hypercl import fingerprint
+from hypercl.fingerprint import code_fingerprint
+from hypercl.tables import FULL_BUDGET, STALE, build
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,6 +38,7 @@ def _results(method, scenario, seed, final, iters, stored=1000):
         "params_stored_per_task": 10,
         "wall_time_s": 12.0 + seed,
         "device": "cpu",
+        "code_fingerprint": code_fingerprint(),
     }
 
 
@@ -81,8 +84,9 @@ def test_table_content(runs_dir, tmp_path):
     ewc = table.iloc[1]
     assert bool(ewc["reduced"]) and f"200 of {FULL_BUDGET['split_mnist']}" in ewc["note"]
     md = paths["markdown"].read_text()
-    assert "| CL1 | hnet | 3 | 2000 | 99.20 ± 0.12 | 99.79 ± 0.01 |" in md
-    assert "| CL1 | ewc | 2 | 200 REDUCED | 91.00 ± 1.00 | 98.64 |" in md
+    assert "| CL1 | hnet |  | 3 | 2000 | 99.20 ± 0.12 | 99.79 ± 0.01 |" in md
+    assert "| CL1 | ewc |  | 2 | 200 REDUCED | 91.00 ± 1.00 | 98.64 |" in md
+    assert f"| {STALE}" not in md  # every run carries the current code's fingerprint
     assert "n=1, no SEM: below paper by 0.21" in md  # finetune CL2 vs 59.21
 
 
@@ -152,6 +156,7 @@ def _cifar_results(experiment, method, seed, beta, epochs, subset, accs):
         "method_hparams": {"beta": beta} if method == "hnet" else None,
         "wall_time_s": 100.0,
         "device": "cpu",
+        "code_fingerprint": code_fingerprint(),
     }
 
 
@@ -169,6 +174,8 @@ def test_cifar_table_and_figure(tmp_path):
         d = runs / name / method / f"seed{seed}"
         d.mkdir(parents=True)
         results = _cifar_results(name, method, seed, beta, 80, 2000, accs)
+        if method == "from_scratch":
+            del results["code_fingerprint"]  # written before fingerprints: stale
         (d / "results.json").write_text(json.dumps(results))
     paths = build(runs, tmp_path / "out", "cifar")
     table = pd.read_csv(paths["cifar_csv"])
@@ -181,14 +188,23 @@ def test_cifar_table_and_figure(tmp_path):
     assert table["final_acc_sem"][0] == pytest.approx(1 / 3, abs=1e-4)
     md = paths["markdown"].read_text()
     assert "## Split-CIFAR-10/100 (3 tasks), ZenkeNet" in md
-    assert "| finetune | 1 | 1 | 80 ep. x 2000 img. REDUCED | 31.67 | 60.00 | 10.00 | 15.00 |" in md
+    assert (
+        "| finetune |  | 1 | 1 | 80 ep. x 2000 img. REDUCED | 31.67 | 60.00 | 10.00 | 15.00 |" in md
+    )
+    assert f"| from_scratch | {STALE} | 1 | 1 | 80 ep. x 2000 img. REDUCED |" in md
+    assert list(table["code"].fillna("")) == ["", "", STALE]
+    assert paths["stale"] == [
+        f"split_cifar10_100 zenkenet from_scratch (80 ep. x 2000 img. REDUCED): {STALE}"
+    ]
     assert [p.name for p in paths["figures"]] == ["split_cifar10_100_zenkenet_per_task.png"]
 
 
 @pytest.mark.parametrize("name", ["mnist", "mnist_reduced", "cifar"])
 def test_committed_tables_are_regenerated_exactly(tmp_path, name):
     """results/<name>.md and .csv are what the documented command makes of the committed
-    run summaries in results/runs/<name>."""
+    run summaries in results/runs/<name>, judged against the current code: once a committed
+    run carries a fingerprint, a code change that makes it stale fails here until the table
+    is regenerated and shows the stale mark."""
     runs = REPO / "results" / "runs" / name
     if not (REPO / "results" / f"{name}.md").exists() or not runs.exists():
         pytest.skip(f"no committed {name} table")
@@ -201,3 +217,65 @@ def test_committed_tables_are_regenerated_exactly(tmp_path, name):
             continue
         expected = (REPO / "results" / f"{name}{suffix}").read_text()
         assert (out / f"{name}{suffix}").read_text() == expected, name + suffix
+
+
+def _write_run(runs: Path, method: str, seed: int, final: float, fingerprint_value) -> None:
+    d = runs / "split_mnist_cl1" / method / f"seed{seed}"
+    d.mkdir(parents=True)
+    run = _results(method, "cl1", seed, final, 2000)
+    if fingerprint_value is None:
+        del run["code_fingerprint"]  # a results.json written before fingerprints
+    else:
+        run["code_fingerprint"] = fingerprint_value
+    (d / "results.json").write_text(json.dumps(run))
+
+
+def test_rows_from_other_code_are_marked_stale(tmp_path, monkeypatch):
+    """A row is marked unless all its runs carry the current fingerprint or one declared
+    equivalent to it; a run without a fingerprint is stale."""
+    runs, current = tmp_path / "runs", "c0ffee000000"
+    cells = {
+        "hnet": [current, current],  # current code
+        "finetune": ["01d000000000", "01d000000000"],  # other code
+        "ewc": [None],  # before fingerprints
+        "si": ["e9e9e9000000"],  # declared equivalent to the current code, through a chain
+        "lwf": [current, None, "0ther0000000"],  # partly stale
+    }
+    for method, fingerprints in cells.items():
+        for seed, value in enumerate(fingerprints, start=1):
+            _write_run(runs, method, seed, 99.0, value)
+    monkeypatch.setattr(
+        fingerprint,
+        "EQUIVALENT",
+        (
+            ("e9e9e9000000", "abcdef000000", "test: declared"),
+            ("abcdef000000", current, "test: declared"),
+        ),
+    )
+    paths = build(runs, tmp_path / "out", "mnist", current_fingerprint=current)
+    table = pd.read_csv(paths["csv"]).set_index("method")
+    code = table["code"].fillna("")
+    assert code["hnet"] == "" and code["si"] == ""
+    assert code["finetune"] == STALE and code["ewc"] == STALE
+    assert code["lwf"] == f"{STALE}: 2 of 3 runs"
+    assert list(table.loc[["hnet", "finetune", "lwf"], "stale_runs"]) == [0, 2, 2]
+    md = paths["markdown"].read_text()
+    assert f"| CL1 | finetune | {STALE} | 2 | 2000 | 99.00 ± 0.00 | 87.19 |" in md
+    assert "| CL1 | hnet |  | 2 | 2000 |" in md
+    assert paths["fingerprint"] == current and paths["rows"] == 5
+    assert len(paths["stale"]) == 3
+    # the same runs judged by other code: every row is stale
+    other = build(runs, tmp_path / "out2", "mnist", current_fingerprint="123456789abc")
+    assert len(other["stale"]) == 5
+
+
+def test_committed_hypernetwork_rows_are_stale():
+    """The committed MNIST hypernetwork runs (commit e6e92d4, before the regularizer and
+    lookahead rewrites) carry no fingerprint: results/mnist.csv, which the test below checks
+    against the command's output, marks them stale."""
+    path = REPO / "results" / "mnist.csv"
+    if not path.exists():
+        pytest.skip("no committed mnist table")
+    table = pd.read_csv(path)
+    hnet = table[table["method"] == "hnet"]
+    assert len(hnet) == 6 and (hnet["code"] == STALE).all()

@@ -86,24 +86,31 @@ def test_same_seed_same_accuracy_matrix(tmp_path, mnist_dir):
 
 
 @pytest.mark.parametrize(
-    "experiment,overrides,num_tasks,min_acc",
+    "experiment,overrides,num_tasks,min_acc,min_infer",
     [
-        ("split_mnist_cl3", ["train.iters_per_task=100"], 5, 30.0),
-        ("perm_mnist10_cl2", ["benchmark.num_tasks=2", "train.iters_per_task=60"], 2, 60.0),
+        # Measured (seed 1, CPU, 2 threads): final accuracies 79.6 22.1 91.0 85.8 26.8, mean
+        # 61.05 (chance 10 %); task inference 79.6 22.1 91.0 85.8 26.8, mean 61.1 (chance 20 %).
+        ("split_mnist_cl3", ["train.iters_per_task=100"], 5, 50.0, 50.0),
+        # Measured: final 87.0 86.0, mean 86.5 (chance 10 %); task inference 94.5 99.1, mean
+        # 96.8 (chance 50 %).
+        ("perm_mnist10_cl2", ["benchmark.num_tasks=2", "train.iters_per_task=60"], 2, 80.0, 85.0),
     ],
 )
 def test_task_inference_scenarios_end_to_end(
-    tmp_path, mnist_dir, experiment, overrides, num_tasks, min_acc
+    tmp_path, mnist_dir, experiment, overrides, num_tasks, min_acc, min_infer
 ):
     cfg = compose_config(f"experiment={experiment}", f"data_dir={mnist_dir}", *overrides)
     results = run(cfg, tmp_path)
     assert results["scenario"] == experiment[-3:]
     assert len(results["task_infer_acc"]) == num_tasks
-    assert all(0.0 <= a <= 100.0 for a in results["task_infer_acc"])
     assert results["task_infer_acc_mean"] == pytest.approx(
         sum(results["task_infer_acc"]) / num_tasks
     )
+    assert results["task_infer_acc_mean"] >= min_infer, results["task_infer_acc"]
     assert results["final_acc_mean"] >= min_acc, results["acc_matrix"]
+    if results["scenario"] == "cl3":  # one head per task: a hit needs the right task
+        final = results["acc_matrix"][-1]
+        assert all(a <= t for a, t in zip(final, results["task_infer_acc"], strict=True))
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["task_infer_acc"] == results["task_infer_acc"]
 

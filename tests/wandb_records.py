@@ -49,5 +49,35 @@ def history_keys(path: Path) -> set[str]:
     keys = set()
     for record in read_records(path):
         if record.WhichOneof("record_type") == "history":
-            keys |= {item.key or "/".join(item.nested_key) for item in record.history.item}
+            keys |= {_key(item) for item in record.history.item}
     return keys
+
+
+def _key(item) -> str:
+    return item.key or "/".join(item.nested_key)
+
+
+def history_rows(path: Path) -> dict[int, dict]:
+    """The history rows of a run file: step -> {key: value} (``_step``, ``_runtime`` and
+    ``_timestamp`` left out). Rows logged again for a step already written are merged."""
+    import json
+
+    rows: dict[int, dict] = {}
+    for record in read_records(path):
+        if record.WhichOneof("record_type") == "history":
+            items = {_key(i): json.loads(i.value_json) for i in record.history.item}
+            step = items.pop("_step")
+            row = {k: v for k, v in items.items() if k not in ("_runtime", "_timestamp")}
+            rows.setdefault(step, {}).update(row)
+    return rows
+
+
+def run_config(path: Path) -> dict:
+    """The run's config (``wandb.init(config=...)``) from the run record of a run file."""
+    import json
+
+    return {
+        _key(item): json.loads(item.value_json)
+        for item in run_info(path).config.update
+        if _key(item) != "_wandb"
+    }

@@ -1,0 +1,118 @@
+"""Code fingerprint: which code computed a result, so that stale results show.
+
+Every ``results.json`` records ``code_fingerprint``: :func:`code_fingerprint` of the code
+that ran. ``python -m hypercl.tables`` marks a table row ``stale (code changed since)`` when
+one of its runs carries no fingerprint or one that is not *current* (the rule below).
+
+**What is hashed.** The files whose contents can change a number in ``results.json``:
+
+* every module of the package (``hypercl/**/*.py``) except the reporting ones listed in
+  :data:`REPORTING_MODULES`. So training, models, data, evaluation, checkpoint/resume,
+  config defaults and checks, and ``train.py`` (its ``run`` is the task loop; its CLI parts
+  cannot be told apart at file level, so an edit there marks results stale too). A new
+  module counts until it is added to :data:`REPORTING_MODULES`: a module missed there
+  gives a needless stale mark, never a silent one.
+* every preset ``conf/**/*.yaml`` except the directories in :data:`REPORTING_CONF` (launcher,
+  logger and search settings: they decide where and how a run is launched or logged, not
+  its numbers). A row of a table stands for what a preset gives, so a changed default makes
+  it stale.
+
+The digest is the sha256 of, for every file in sorted order of its repository-relative
+path (``hypercl/learner.py``, ``conf/method/hnet.yaml``), the path and the file's bytes
+(line endings normalised to ``\\n``); its first 12 hex digits are the fingerprint. Any byte
+counts, comments and docstrings included: simple and never wrong in the silent direction.
+Package versions and hardware are not part of it; ``results.json`` records them apart.
+
+**Which results are current.** A result is current if its fingerprint is the current
+code's, or is linked to it by a chain of declared equivalences in :data:`EQUIVALENT`. An
+entry ``(old, new, proof)`` declares that the code with fingerprint ``old`` and the code
+with fingerprint ``new`` give the same results, and ``proof`` names the check that showed
+it, run on both codes with identical output (for example: bit-identical ``acc_matrix`` of
+the small reference runs of ``tests/test_resume.py``, CPU). Add an entry only for a change
+so checked (a refactor, a comment or docstring edit, a message). A change that does alter a
+number simply gets no entry: nothing links the new fingerprint to the old ones, so every
+earlier result becomes stale, and the old entries can stay (they only link fingerprints
+older than the change). This module itself is not hashed, so editing :data:`EQUIVALENT`
+does not change the fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: hypercl/ and conf/
+PACKAGE = "hypercl"
+CONF = "conf"
+
+# Modules that only report, check or launch and cannot change a number in results.json.
+REPORTING_MODULES = frozenset(
+    {
+        "__init__.py",  # the package's docstring
+        "avalanche_plugin.py",  # the hypernetwork for users' Avalanche pipelines; no run uses it
+        "callbacks.py",  # Hydra callbacks: run-directory checks before anything runs
+        "errors.py",  # error classes and their messages
+        "fingerprint.py",  # this module (its EQUIVALENT list must not change the fingerprint)
+        "loggers.py",  # W&B / no logger: receives numbers, never computes them
+        "results.py",  # writes results.json, the matrix CSV and plot as given
+        "sweeps.py",  # sweeper objective and sweep-level checks
+        "tables.py",  # tables and figures from results.json
+    }
+)
+# Subdirectories of conf/ that choose how a run is launched or logged, or what a search tries.
+REPORTING_CONF = frozenset({"hydra", "logger", "hparams_search"})
+
+# Declared equivalences: (old fingerprint, new fingerprint, the check that proved that both
+# codes give the same results). See the module docstring for the rule.
+EQUIVALENT: tuple[tuple[str, str, str], ...] = ()
+
+
+def fingerprinted_files(root: Path = ROOT) -> list[str]:
+    """Repository-relative paths of the hashed files, sorted."""
+    paths = [
+        p
+        for p in (root / PACKAGE).rglob("*.py")
+        if "__pycache__" not in p.parts
+        and p.relative_to(root / PACKAGE).as_posix() not in REPORTING_MODULES
+    ]
+    conf = root / CONF
+    paths += [p for p in conf.rglob("*.yaml") if p.relative_to(conf).parts[0] not in REPORTING_CONF]
+    return sorted(p.relative_to(root).as_posix() for p in paths)
+
+
+def code_fingerprint(root: Path = ROOT) -> str:
+    """12 hex digits of the sha256 over the hashed files' paths and contents."""
+    digest = hashlib.sha256()
+    for rel in fingerprinted_files(root):
+        content = (root / rel).read_bytes().replace(b"\r\n", b"\n")
+        digest.update(f"{rel}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()[:12]
+
+
+def equivalent_fingerprints(
+    current: str, declared: tuple[tuple[str, str, str], ...] | None = None
+) -> set[str]:
+    """``current`` and every fingerprint linked to it by a chain of declared equivalences
+    (``declared``, by default :data:`EQUIVALENT`; an equivalence links both ways)."""
+    links: dict[str, set[str]] = {}
+    for old, new, _proof in EQUIVALENT if declared is None else declared:
+        links.setdefault(old, set()).add(new)
+        links.setdefault(new, set()).add(old)
+    found, todo = {current}, [current]
+    while todo:
+        for other in links.get(todo.pop(), ()):
+            if other not in found:
+                found.add(other)
+                todo.append(other)
+    return found
+
+
+def is_current(
+    fingerprint: str | None,
+    current: str,
+    declared: tuple[tuple[str, str, str], ...] | None = None,
+) -> bool:
+    """Whether a result with ``fingerprint`` (None: written before fingerprints) was made by
+    the current code or code declared equivalent to it."""
+    return fingerprint is not None and fingerprint in equivalent_fingerprints(current, declared)

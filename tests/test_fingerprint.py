@@ -1,0 +1,150 @@
+"""hypercl.fingerprint: which code changes make results stale, and declared equivalences."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hypercl import fingerprint
+from hypercl.fingerprint import (
+    EQUIVALENT,
+    REPORTING_CONF,
+    REPORTING_MODULES,
+    code_fingerprint,
+    equivalent_fingerprints,
+    fingerprinted_files,
+    is_current,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _copy(dest: Path) -> Path:
+    """A copy of the package and the presets, as a repository root."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "hypercl", dest / "hypercl", ignore=ignore)
+    shutil.copytree(REPO / "conf", dest / "conf", ignore=ignore)
+    return dest
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    return _copy(tmp_path / "a")
+
+
+def test_fingerprint_is_12_hex_and_independent_of_where_the_code_lies(root, tmp_path):
+    value = code_fingerprint(root)
+    assert re.fullmatch("[0-9a-f]{12}", value)
+    assert code_fingerprint(root) == value
+    assert code_fingerprint(_copy(tmp_path / "b")) == value
+    assert re.fullmatch("[0-9a-f]{12}", code_fingerprint())  # the installed code
+
+
+def test_hashed_files():
+    files = fingerprinted_files()
+    for module in ["learner", "regularizer", "hnets", "targets", "benchmarks", "train"]:
+        assert f"hypercl/{module}.py" in files
+    assert "hypercl/avalanche_methods.py" in files and "hypercl/checkpoint.py" in files
+    assert "conf/config.yaml" in files and "conf/method/hnet.yaml" in files
+    assert "conf/experiment/split_mnist_cl1.yaml" in files
+    assert not any(
+        f.startswith(("conf/hydra/", "conf/logger/", "conf/hparams_search/")) for f in files
+    )
+    for module in ["tables.py", "results.py", "loggers.py", "sweeps.py", "fingerprint.py"]:
+        assert f"hypercl/{module}" not in files
+    assert files == sorted(files)
+
+
+def test_every_exclusion_names_an_existing_file():
+    """A renamed or removed reporting module must leave the list, not linger in it."""
+    for module in REPORTING_MODULES:
+        assert (REPO / "hypercl" / module).is_file(), module
+    for directory in REPORTING_CONF:
+        assert (REPO / "conf" / directory).is_dir(), directory
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "hypercl/learner.py",
+        "hypercl/regularizer.py",
+        "hypercl/train.py",
+        "hypercl/metrics.py",
+        "conf/method/hnet.yaml",
+        "conf/config.yaml",
+    ],
+)
+def test_a_change_to_code_that_can_change_a_number_changes_it(root, path):
+    before = code_fingerprint(root)
+    original = (root / path).read_bytes()
+    (root / path).write_bytes(original + b"\n# one more line\n")
+    assert code_fingerprint(root) != before
+    (root / path).write_bytes(original)
+    assert code_fingerprint(root) == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "hypercl/tables.py",
+        "hypercl/results.py",
+        "hypercl/loggers.py",
+        "hypercl/fingerprint.py",
+        "conf/logger/none.yaml",
+    ],
+)
+def test_a_change_to_reporting_code_leaves_it(root, path):
+    before = code_fingerprint(root)
+    (root / path).write_bytes((root / path).read_bytes() + b"\n# one more line\n")
+    assert code_fingerprint(root) == before
+
+
+def test_a_new_module_counts_until_declared_reporting(root):
+    before = code_fingerprint(root)
+    (root / "hypercl" / "new_module.py").write_text("X = 1\n")
+    assert code_fingerprint(root) != before
+
+
+def test_renaming_a_module_changes_it(root):
+    before = code_fingerprint(root)
+    (root / "hypercl" / "augment.py").rename(root / "hypercl" / "augment2.py")
+    assert code_fingerprint(root) != before
+
+
+def test_line_endings_do_not_count(root):
+    before = code_fingerprint(root)
+    path = root / "hypercl" / "learner.py"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert code_fingerprint(root) == before
+
+
+def test_current_and_declared_equivalent_fingerprints():
+    cur = "c0ffee000000"
+    declared = (
+        ("aaaaaa000000", "bbbbbb000000", "check 1"),
+        ("bbbbbb000000", cur, "check 2"),
+        ("dddddd000000", "eeeeee000000", "check 3"),  # equivalent to each other, not to cur
+    )
+    assert equivalent_fingerprints(cur, declared) == {cur, "aaaaaa000000", "bbbbbb000000"}
+    assert is_current(cur, cur, declared)
+    assert is_current("aaaaaa000000", cur, declared)  # through a chain
+    assert not is_current("dddddd000000", cur, declared)
+    assert not is_current("ffffff000000", cur, declared)
+    assert not is_current(None, cur, declared)  # results.json written before fingerprints
+    # after a change that alters results (no entry links the new code), all are stale
+    assert not is_current("bbbbbb000000", "123456789abc", declared)
+
+
+def test_default_declarations_are_the_module_list(monkeypatch):
+    monkeypatch.setattr(fingerprint, "EQUIVALENT", (("aaaaaa000000", "c0ffee000000", "x"),))
+    assert is_current("aaaaaa000000", "c0ffee000000")
+
+
+def test_declared_equivalences_are_well_formed():
+    for entry in EQUIVALENT:
+        old, new, proof = entry
+        assert re.fullmatch("[0-9a-f]{12}", old) and re.fullmatch("[0-9a-f]{12}", new), entry
+        assert old != new and proof.strip(), entry
