@@ -459,7 +459,7 @@ class Baseline:
         if strategy is None:
             return {"models": []}
         return {
-            "models": [m.state_dict() for m in self.models],
+            "models": [model_state(m) for m in self.models],
             "optimizer": strategy.optimizer.state_dict(),
             "clock": {k: v for k, v in vars(strategy.clock).items() if isinstance(v, int)},
             "plugins": [plugin_state(p) for p in strategy.plugins],
@@ -469,9 +469,9 @@ class Baseline:
         """Rebuild models and strategy from :meth:`state_dict` (never mid-task)."""
         assert not mid_task, "baselines resume from the start of a task"
         self.models = []
-        for model_state in state["models"]:
+        for saved in state["models"]:
             self.models.append(self.new_model())
-            self.models[-1].load_state_dict(model_state)
+            load_model_state(self.models[-1], saved)
         if not self.models:
             return
         model = self.models[-1]
@@ -583,11 +583,31 @@ PLUGIN_STATE = {
 }
 
 
+def model_state(model: nn.Module) -> dict:
+    """Parameters and buffers, and the tasks and classes each Avalanche ``MultiTaskModule``
+    has seen (not in ``state_dict``; a multi-task forward depends on them)."""
+    seen = {
+        name: (set(m.known_train_tasks_labels), m.max_class_label)
+        for name, m in model.named_modules()
+        if isinstance(m, MultiTaskModule)
+    }
+    return {"tensors": model.state_dict(), "multi_task": seen}
+
+
+def load_model_state(model: nn.Module, state: dict) -> None:
+    """Restore :func:`model_state` into a model of the same structure."""
+    model.load_state_dict(state["tensors"])
+    modules = dict(model.named_modules())
+    for name, (tasks, max_class) in state["multi_task"].items():
+        modules[name].known_train_tasks_labels = set(tasks)
+        modules[name].max_class_label = max_class
+
+
 def plugin_state(plugin) -> dict:
     """What ``plugin`` has learned so far, as tensors and numbers (for a checkpoint)."""
     if isinstance(plugin, LwFPlugin):
         lwf = plugin.lwf
-        prev = None if lwf.prev_model is None else lwf.prev_model.state_dict()
+        prev = None if lwf.prev_model is None else model_state(lwf.prev_model)
         return {
             "prev_model": prev,
             "prev_classes_by_task": dict(lwf.prev_classes_by_task),
@@ -609,7 +629,7 @@ def load_plugin_state(plugin, state: dict, model: nn.Module) -> None:
         lwf = plugin.lwf
         if state["prev_model"] is not None:
             lwf.prev_model = copy.deepcopy(model)
-            lwf.prev_model.load_state_dict(state["prev_model"])
+            load_model_state(lwf.prev_model, state["prev_model"])
         lwf.prev_classes_by_task.update(state["prev_classes_by_task"])
         lwf.expcount = state["expcount"]
     elif isinstance(plugin, ReplayPlugin):
@@ -617,8 +637,9 @@ def load_plugin_state(plugin, state: dict, model: nn.Module) -> None:
         policy.max_size, policy._num_exps = state["max_size"], state["num_exps"]
         for key, saved in state["groups"].items():
             group = ReservoirSamplingBuffer(saved["max_size"])
+            (task,) = saved["t"].unique().tolist()  # a group holds one experience
             group.buffer = _make_taskaware_tensor_classification_dataset(
-                saved["x"], saved["y"], task_labels=saved["t"].tolist(), targets=saved["y"].tolist()
+                saved["x"], saved["y"], task_labels=task, targets=saved["y"].tolist()
             )
             group._buffer_weights = saved["weights"]
             policy.buffer_groups[key] = group

@@ -80,9 +80,9 @@ class Progress:
 
     def __str__(self) -> str:
         if self.phase == EVALUATE:
-            return f"task {self.task + 1} trained, before its evaluation"
+            return f"the end of task {self.task + 1}'s training (not evaluated)"
         if self.step == 0:
-            return f"after task {self.task} (evaluated)" if self.task else "start of task 1"
+            return f"the end of task {self.task} (evaluated)" if self.task else "start of task 1"
         return f"task {self.task + 1}, step {self.step}"
 
 
@@ -230,10 +230,13 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
         if where is not None:
             checkpoint(where, train_time)
         name = signal.Signals(stop.received).name
+        if ckpt_path.exists():
+            where_to = f"stopped at {progress} with its checkpoint in {ckpt_path}. To resume"
+        else:
+            where_to = "stopped before its first checkpoint. To start it again"
         err = Interrupted(
-            f"{name} received; the run stopped at {progress} with its checkpoint in "
-            f"{ckpt_path}. To resume, run the same command again with the same run "
-            f"directory ({run_dir})."
+            f"{name} received; the run {where_to}, run the same command again with the "
+            f"same run directory ({run_dir})."
         )
         err.exit_code = 128 + stop.received
         raise err
@@ -293,7 +296,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
                     checkpoint(Progress(t, budget, EVALUATE), train_time())
                     kill_point(f"task{t + 1}:trained")
                     stop_if_signalled(stop, metrics["train_time"], None)
-                rows = range(t, num_tasks) if method.trains_once else [t]
+                rows = range(num_tasks) if method.trains_once else [t]  # joint: one model
                 for j in range(t + 1):
                     a, task_infer[j] = method.evaluate(j, tasks[j], t + 1)
                     v = None

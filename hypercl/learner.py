@@ -176,7 +176,8 @@ class HNetLearner:
                 f"the loss became NaN or infinite in task {task_id + 1} at step {bad}. "
                 f"Lower train.lr (now {self.train_cfg.lr}) or method.beta "
                 f"(now {self.method.beta}), or check the data, and start a new run "
-                "directory (another hydra.run.dir): the old one keeps the last good "
+                "directory (another hydra.run.dir, or hydra.sweep.dir for a sweep): the old one "
+                "keeps the last good "
                 "checkpoint, but resuming it with the same config fails the same way."
             )
 

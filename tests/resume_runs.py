@@ -75,7 +75,7 @@ def assert_kill_chain_gives_the_uninterrupted_matrix(name: str, tmp_path: Path, 
         assert proc.returncode == -9, f"{point}: {proc.returncode} {proc.stderr[-2000:]}"
         assert (run_dir / "results.json").exists() == (point == "results"), point
     log = (run_dir / "train.log").read_text()
-    assert "resuming from" in log and "after task 1 (evaluated)" in log  # task1:done
+    assert "resuming from" in log and "the end of task 1 (evaluated)" in log  # task1:done
     assert results(run_dir)["acc_matrix"] == expected
     assert results(run_dir)["resumed"] is True
 

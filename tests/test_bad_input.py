@@ -1,6 +1,6 @@
-"""Every bad input in README's table "Bad input" is tried here as a user would: the command
-fails with a non-zero exit code and one clear message (no traceback), and nothing that was
-already written is changed."""
+"""Every bad input in docs/running.md's table "Bad input" is tried here as a user would:
+the command fails with a non-zero exit code and one clear message (no traceback), and
+nothing that was already written is changed."""
 
 from __future__ import annotations
 
@@ -120,14 +120,29 @@ def test_nan_loss_keeps_the_last_good_checkpoint(tmp_path, mnist_dir):
     step = int(re.search(r"in task 1 at step (\d+)\.", proc.stderr).group(1))
     assert 94 <= step <= 100
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
-    assert state["learner"]["step"] == 50  # the checkpoint before the divergence is kept
-    assert all(torch.isfinite(v).all() for v in state["learner"]["hnet"].values())
+    assert state["progress"]["step"] == 50  # the checkpoint before the divergence is kept
+    assert all(torch.isfinite(v).all() for v in state["method"]["hnet"].values())
     assert not (tmp_path / "results.json").exists()
 
 
-def test_readme_lists_every_bad_input():
-    readme = (REPO / "README.md").read_text()
+def test_docs_list_every_bad_input():
+    readme = (REPO / "docs" / "running.md").read_text()
     for overrides, _, code in CASES:
         row = next((line for line in readme.splitlines() if f"`{overrides}`" in line), None)
-        assert row is not None, f"README's bad-input table lacks `{overrides}`"
+        assert row is not None, f"docs/running.md's bad-input table lacks `{overrides}`"
         assert f"| {code} |" in row
+
+
+def test_missing_data_fails_tests_under_ci_and_skips_them_otherwise(tmp_path, monkeypatch):
+    """With CI=true a data set that is neither present nor restorable is an error, so CI
+    cannot pass by skipping every data-dependent test."""
+    import conftest
+
+    monkeypatch.setattr(conftest, "RESTORE", tmp_path / "no_restore.py")
+    marker = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true: missing data fails"):
+        conftest.restored(tmp_path, [marker], ["mnist"])
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="train-images-idx3-ubyte not found"):
+        conftest.restored(tmp_path, [marker], ["mnist"])

@@ -1,0 +1,43 @@
+"""Checkpoint writing: a failed write (disk full) keeps the previous checkpoint, leaves no
+temporary file and says what to do."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hypercl import checkpoint
+from hypercl.checkpoint import save_checkpoint
+from hypercl.errors import CheckpointError
+
+DISK_FULL = (
+    "[enforce fail at inline_container.cc:672] . unexpected pos 4718592 vs 4718528\n"
+    "PytorchStreamWriter failed writing file data/3: file write failed"
+)
+
+
+def test_disk_full_keeps_the_previous_checkpoint_and_removes_the_partial_file(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"step": 1})
+    before = path.read_bytes()
+
+    def full_disk(obj, f, *args, **kwargs):
+        f.write(b"x" * 1000)  # a partial file, as when the disk fills mid-write
+        raise RuntimeError(DISK_FULL)
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
+    with pytest.raises(CheckpointError) as err:
+        save_checkpoint(path, {"step": 2})
+    assert str(err.value) == (
+        f"could not write the checkpoint {path} ([enforce fail at inline_container.cc:672] . "
+        f"unexpected pos 4718592 vs 4718528); the previous checkpoint {path} is intact. "
+        "Free disk space (df -h) or fix the directory's permissions, then re-run the same "
+        "command to resume."
+    )
+    assert err.value.exit_code == 4
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=False) == {"step": 1}

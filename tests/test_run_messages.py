@@ -1,0 +1,37 @@
+"""What a run says when it stops: a NaN stop names a recovery that works (re-running the
+same command stops the same way, at the same place, and never skips a task), and losses
+reach train.log without a terminal."""
+
+from __future__ import annotations
+
+from test_cli import hypercl_train
+
+NAN_ARGS = (
+    "method.beta=3e38",
+    "train.lr=1",
+    "train.iters_per_task=50",
+    "train.checkpoint_every=10",
+    "train.log_every=10",
+    "num_threads=1",
+)
+NAN_MESSAGE = (
+    "hypercl: training stopped: the loss became NaN or infinite in task 2 at step 2. Lower "
+    "train.lr (now 1.0) or method.beta (now 3e+38), or check the data, and start a new run "
+    "directory (another hydra.run.dir, or hydra.sweep.dir for a sweep): the old one keeps "
+    "the last good checkpoint, but resuming it with the same config fails the same way."
+)
+
+
+def test_nan_stop_and_its_rerun_stop_at_the_same_step(tmp_path, mnist_dir):
+    args = (*NAN_ARGS, f"hydra.run.dir={tmp_path}")
+    first = hypercl_train(*args, data_dir=mnist_dir)
+    assert first.returncode == 3
+    assert first.stderr.strip().splitlines()[-1] == NAN_MESSAGE
+    again = hypercl_train(*args, data_dir=mnist_dir)
+    assert again.returncode == 3
+    assert again.stderr.strip().splitlines()[-1] == NAN_MESSAGE
+    assert not (tmp_path / "results.json").exists()
+    log = (tmp_path / "train.log").read_text()
+    assert "resuming from" in log and "the end of task 1 (evaluated)" in log
+    # losses at train.log_every, without a terminal (the progress bar is off here)
+    assert "task 1 step 10/50: loss " in log and "task 1 step 50/50: loss " in log
