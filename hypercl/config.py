@@ -57,7 +57,7 @@ class Activation(str, Enum):
 class MethodName(str, Enum):
     hnet = "hnet"
     from_scratch = "from_scratch"  # no hypernetwork: fresh target weights per task
-    # Baselines on the plain target network (hypercl.avalanche_methods, avalanche-lib):
+    # Baselines on the plain target network (hypercl.methods.baselines, avalanche-lib):
     finetune = "finetune"  # plain sequential training (Avalanche Naive)
     ewc = "ewc"  # elastic weight consolidation, one penalty per task (Avalanche EWC)
     online_ewc = "online_ewc"  # one running Fisher (Avalanche EWC, mode="online")
@@ -69,7 +69,7 @@ class MethodName(str, Enum):
     lora = "lora"  # target trained on task 1, frozen; a low-rank adapter per later task
 
 
-HNET_METHODS = (MethodName.hnet, MethodName.from_scratch)  # run by hypercl.learner
+HNET_METHODS = (MethodName.hnet, MethodName.from_scratch)  # run by hypercl.methods.learner
 
 
 class RegTargets(str, Enum):
@@ -136,7 +136,7 @@ class MethodConfig:
     ignore_other_heads: bool = False
     # Baseline hyperparameters (used by the method named; see conf/method/<name>.yaml).
     # null: the value van de Ven & Tolias (2019) published for the benchmark and scenario
-    # (table in hypercl.avalanche_methods.VAN_DE_VEN).
+    # (table in hypercl.methods.baselines.VAN_DE_VEN).
     ewc_lambda: float | None = None  # in their convention: loss + lambda/2 sum F (w - w*)^2
     ewc_gamma: float | None = None  # online EWC: decay of the running Fisher
     fisher_batch_size: int = 1  # samples per gradient in the Fisher (1: per-sample Fisher)

@@ -1,6 +1,6 @@
 """The experiment loop, the one every method goes through.
 
-    build: seed, device, benchmark, method (:mod:`hypercl.method`), logger
+    build: seed, device, benchmark, method (:mod:`hypercl.methods.base`), logger
     for each task t:  train (checkpoints, losses to train.log and W&B)
                       -> evaluate on tasks 1..t -> log
     write results.json, accuracy_matrix.csv/png
@@ -39,7 +39,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import to_absolute_path
 from tqdm import tqdm
 
-from hypercl.benchmarks import Benchmark, build_benchmark, with_validation
 from hypercl.checkpoint import (
     CHECKPOINT,
     load_checkpoint,
@@ -48,6 +47,7 @@ from hypercl.checkpoint import (
     set_rng_state,
 )
 from hypercl.config import HNET_METHODS, Config
+from hypercl.data.benchmarks import Benchmark, build_benchmark, with_validation
 from hypercl.environment import (
     environment_fields,
     git_commit,
@@ -57,10 +57,11 @@ from hypercl.environment import (
 )
 from hypercl.errors import HyperclError, NonFiniteLossError, RunDirError
 from hypercl.fingerprint import code_fingerprint
-from hypercl.loggers import build_logger, check_logger
-from hypercl.method import HNetMethod, Method
+from hypercl.methods.base import Method
+from hypercl.methods.hnet import HNetMethod
 from hypercl.metrics import summarize
-from hypercl.results import write_run_outputs
+from hypercl.report.loggers import build_logger, check_logger
+from hypercl.report.results import write_run_outputs
 
 log = logging.getLogger("hypercl")
 
@@ -133,7 +134,7 @@ def build_method(
     """The hypernetwork learner, or an Avalanche baseline (imported only for those)."""
     if cfg.method.name in HNET_METHODS:
         return HNetMethod(cfg, benchmark, generator, device)
-    from hypercl.avalanche_methods import Baseline
+    from hypercl.methods.baselines import Baseline
 
     return Baseline(cfg, benchmark, device)
 

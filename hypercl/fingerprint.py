@@ -1,15 +1,14 @@
 """Code fingerprint: which code computed a result, so that stale results show.
 
 Every ``results.json`` records ``code_fingerprint``: :func:`code_fingerprint` of the code
-that ran. ``python -m hypercl.tables`` marks a table row ``stale (code changed since)`` when
+that ran. ``python -m hypercl.report.tables`` marks a table row ``stale (code changed since)`` when
 one of its runs carries no fingerprint or one that is not *current* (the rule below).
 
 **What is hashed.** The files whose contents can change a number in ``results.json``:
 
 * every module of the package (``hypercl/**/*.py``) except the reporting ones listed in
   :data:`REPORTING_MODULES`. So training, models, data, evaluation, checkpoint/resume,
-  config defaults and checks, and ``train.py`` (its ``run`` is the task loop; its CLI parts
-  cannot be told apart at file level, so an edit there marks results stale too). A new
+  config defaults and checks, the experiment loop and the CLI (``train.py``). A new
   module counts until it is added to :data:`REPORTING_MODULES`: a module missed there
   gives a needless stale mark, never a silent one.
 * every preset ``conf/**/*.yaml`` except the directories in :data:`REPORTING_CONF` (launcher,
@@ -28,7 +27,7 @@ code's, or is linked to it by a chain of declared equivalences in :data:`EQUIVAL
 entry ``(old, new, proof)`` declares that the code with fingerprint ``old`` and the code
 with fingerprint ``new`` give the same results, and ``proof`` names the check that showed
 it, run on both codes with identical output (for example: bit-identical ``acc_matrix`` of
-the small reference runs of ``tests/test_resume.py``, CPU). Add an entry only for a change
+the small reference runs of ``tests/test_resume_*.py``, CPU). Add an entry only for a change
 so checked (a refactor, a comment or docstring edit, a message). A change that does alter a
 number simply gets no entry: nothing links the new fingerprint to the old ones, so every
 earlier result becomes stale, and the old entries can stay (they only link fingerprints
@@ -45,18 +44,16 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository: hypercl/ and co
 PACKAGE = "hypercl"
 CONF = "conf"
 
-# Modules that only report, check or launch and cannot change a number in results.json.
+# Package-relative paths of modules that only report, check or launch and cannot change a
+# number in results.json; a folder ("report/") stands for every module in it.
 REPORTING_MODULES = frozenset(
     {
-        "__init__.py",  # the package's docstring
-        "avalanche_plugin.py",  # the hypernetwork for users' Avalanche pipelines; no run uses it
-        "callbacks.py",  # Hydra callbacks: run-directory checks before anything runs
+        "__init__.py",  # the package's docstring (each subpackage's too, see below)
         "errors.py",  # error classes and their messages
         "fingerprint.py",  # this module (its EQUIVALENT list must not change the fingerprint)
-        "loggers.py",  # W&B / no logger: receives numbers, never computes them
-        "results.py",  # writes results.json, the matrix CSV and plot as given
-        "sweeps.py",  # sweeper objective and sweep-level checks
-        "tables.py",  # tables and figures from results.json
+        "methods/hnet_strategy.py",  # the hypernetwork for users' Avalanche pipelines
+        "launch/",  # Hydra callbacks (run-directory checks) and sweep handling
+        "report/",  # results files as given, W&B, tables and figures from results.json
     }
 )
 # Subdirectories of conf/ that choose how a run is launched or logged, or what a search tries.
@@ -67,13 +64,23 @@ REPORTING_CONF = frozenset({"hydra", "logger", "hparams_search"})
 EQUIVALENT: tuple[tuple[str, str, str], ...] = ()
 
 
+def is_reporting(module: Path) -> bool:
+    """Whether a package-relative module path is in :data:`REPORTING_MODULES` (a subpackage's
+    ``__init__.py`` holds only its docstring)."""
+    rel = module.as_posix()
+    return (
+        rel in REPORTING_MODULES
+        or module.name == "__init__.py"
+        or any(rel.startswith(d) for d in REPORTING_MODULES if d.endswith("/"))
+    )
+
+
 def fingerprinted_files(root: Path = ROOT) -> list[str]:
     """Repository-relative paths of the hashed files, sorted."""
     paths = [
         p
         for p in (root / PACKAGE).rglob("*.py")
-        if "__pycache__" not in p.parts
-        and p.relative_to(root / PACKAGE).as_posix() not in REPORTING_MODULES
+        if "__pycache__" not in p.parts and not is_reporting(p.relative_to(root / PACKAGE))
     ]
     conf = root / CONF
     paths += [p for p in conf.rglob("*.yaml") if p.relative_to(conf).parts[0] not in REPORTING_CONF]

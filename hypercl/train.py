@@ -19,7 +19,7 @@ from hypercl.config import Config, validate
 from hypercl.environment import git_commit, keep_freed_memory, seed_everything
 from hypercl.errors import HyperclError
 from hypercl.experiment import run
-from hypercl.sweeps import objective, sweep_job
+from hypercl.launch.sweeps import objective, sweep_job
 
 __all__ = ["CONF_DIR", "git_commit", "keep_freed_memory", "main", "run", "seed_everything"]
 
@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> float | None:
     """Hydra job: validate the config, then run, resume from a checkpoint, or report that
     the run already finished; return the final mean *validation* accuracy.
 
-    The return value is what a sweeper optimizes (:func:`hypercl.sweeps.objective`): None
+    The return value is what a sweeper optimizes (:func:`hypercl.launch.sweeps.objective`): None
     without a validation split, never the test accuracy. A user error
     (:class:`HyperclError`) prints one line and exits with its code.
     """
@@ -50,7 +50,7 @@ def main(cfg: DictConfig) -> float | None:
     except HyperclError as err:
         print(f"hypercl: {err.kind}: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
-    return objective(results)  # validation accuracy, never test (hypercl.sweeps)
+    return objective(results)  # validation accuracy, never test (hypercl.launch.sweeps)
 
 
 if __name__ == "__main__":

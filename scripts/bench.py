@@ -36,10 +36,10 @@ from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
 from hypercl.config import Config, RegImpl, RegTargets
-from hypercl.cuda_graph import GraphedStep
-from hypercl.inference import entropy, head_logits, infer_task_and_class
-from hypercl.learner import Heads, HNetLearner, build_learner
-from hypercl.regularizer import lookahead_params
+from hypercl.methods.cuda_graph import GraphedStep
+from hypercl.methods.inference import entropy, head_logits, infer_task_and_class
+from hypercl.methods.learner import Heads, HNetLearner, build_learner
+from hypercl.methods.regularizer import lookahead_params
 from hypercl.train import git_commit, keep_freed_memory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -346,7 +346,7 @@ def bench_memory(rows: list[dict], task_counts: list[int]) -> None:
 def bench_head_layout(repeats: int, rows: list[dict], threads: int) -> None:
     """The three GEMMs of the hypernetwork's head in a step (forward Z W^T, weight gradient
     G^T Z, input gradient G W) with W stored as nn.Linear does ([C, h]) and transposed as
-    :class:`hypercl.hnets.HeadLinear` does ([h, C])."""
+    :class:`hypercl.nets.hnets.HeadLinear` does ([h, C])."""
     for experiment in SETTINGS:
         learner, _, _ = make_learner(experiment, 10)
         head = learner.hnet.head

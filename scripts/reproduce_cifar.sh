@@ -3,7 +3,7 @@
 # hypernetwork (split_cifar10_100_<target>), its fine-tuning baseline (*_finetune: beta 0,
 # shared batch-norm statistics) and a fresh target per task (*_from_scratch), x seeds, as
 # one Hydra multirun. Every job writes results.json into RUNS/<experiment>/seed<k>/;
-# `python -m hypercl.tables RUNS --name cifar` turns them into results/cifar.md and the
+# `python -m hypercl.report.tables RUNS --name cifar` turns them into results/cifar.md and the
 # Figure-4 bar charts.
 #
 #   scripts/reproduce_cifar.sh device=cuda                       # full budget (needs a GPU)

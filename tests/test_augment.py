@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from hypercl.augment import crop_flip, random_crop_flip
+from hypercl.data.augment import crop_flip, random_crop_flip
 
 
 def test_crop_flip_equals_slicing_the_padded_image():

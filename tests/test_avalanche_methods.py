@@ -1,4 +1,4 @@
-"""Baselines on avalanche-lib (hypercl.avalanche_methods): every method end to end through
+"""Baselines on avalanche-lib (hypercl.methods.baselines): every method end to end through
 the CLI on real MNIST, the iteration budget, and what each method must (not) do."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins.ewc import EWCPlugin
 from test_train_run import compose_config
 
-from hypercl.avalanche_methods import Baseline, SIPlugin, per_sample_fisher
-from hypercl.benchmarks import Benchmark
 from hypercl.config import MethodName
-from hypercl.plain_models import lora_layers
+from hypercl.data.benchmarks import Benchmark
+from hypercl.methods.baselines import Baseline, SIPlugin, per_sample_fisher
+from hypercl.nets.plain_models import lora_layers
 
 REPO = Path(__file__).resolve().parent.parent
 METHODS = [m.value for m in MethodName if m is not MethodName.from_scratch]  # MLP methods
@@ -230,8 +230,8 @@ def test_reset_optimizer_decides_whether_adam_state_survives_a_task(split_mnist,
 
 
 def test_published_hyperparameters_fill_nulls_and_unknown_ones_are_config_errors():
-    from hypercl.avalanche_methods import hyperparameters
     from hypercl.config import ConfigError
+    from hypercl.methods.baselines import hyperparameters
 
     cfg = compose_config("experiment=split_mnist_cl3", "method=online_ewc")
     assert hyperparameters(cfg, "split_mnist", 5) == {

@@ -8,10 +8,10 @@ from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training.plugins import EvaluationPlugin
 from test_train_run import compose_config
 
-from hypercl.avalanche_methods import avalanche_stream
-from hypercl.avalanche_plugin import HNetStrategy
-from hypercl.benchmarks import build_benchmark
-from hypercl.learner import Heads, build_learner
+from hypercl.data.benchmarks import build_benchmark
+from hypercl.methods.baselines import avalanche_stream
+from hypercl.methods.hnet_strategy import HNetStrategy
+from hypercl.methods.learner import Heads, build_learner
 from hypercl.train import run, seed_everything
 
 ITERS = 15

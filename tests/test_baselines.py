@@ -9,10 +9,10 @@ import torch
 from test_cifar_learner import _task
 from test_train_run import compose_config
 
-from hypercl.baselines import ScratchWeights, fresh_target_weights
 from hypercl.config import ConfigError, validate
-from hypercl.learner import Heads, build_learner
-from hypercl.targets import FunctionalTarget, ResNet
+from hypercl.methods.learner import Heads, build_learner
+from hypercl.methods.scratch import ScratchWeights, fresh_target_weights
+from hypercl.nets.targets import FunctionalTarget, ResNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

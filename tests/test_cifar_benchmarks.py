@@ -4,7 +4,8 @@ import pytest
 import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from hypercl.benchmarks import (
+from hypercl.config import BenchmarkName, ConfigError
+from hypercl.data.benchmarks import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     ImageTaskData,
@@ -12,7 +13,6 @@ from hypercl.benchmarks import (
     split_cifar,
     with_validation,
 )
-from hypercl.config import BenchmarkName, ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +123,8 @@ def test_corrupt_cifar_file_with_download_off_is_named_and_nothing_is_downloaded
     would call torchvision with download=True, which blames the network instead)."""
     import torchvision.datasets.cifar
 
-    from hypercl.benchmarks import build_benchmark
     from hypercl.config import BenchmarkConfig
+    from hypercl.data.benchmarks import build_benchmark
     from hypercl.errors import DataError
 
     def no_download(*args, **kwargs):

@@ -6,10 +6,10 @@ import pytest
 import torch
 from test_train_run import compose_config
 
-import hypercl.learner as learner_module
-from hypercl.benchmarks import ImageTaskData
+import hypercl.methods.learner as learner_module
 from hypercl.config import Config, ConfigError, HNetConfig, TargetConfig, TargetName, validate
-from hypercl.learner import Heads, build_learner, lr_factor
+from hypercl.data.benchmarks import ImageTaskData
+from hypercl.methods.learner import Heads, build_learner, lr_factor
 from hypercl.metrics import param_counts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -172,7 +172,7 @@ def test_unordered_milestones_are_a_config_error():
 
 
 def test_task_inference_runs_every_candidate_with_its_own_bn_statistics():
-    from hypercl.inference import head_logits
+    from hypercl.methods.inference import head_logits
 
     learner = _resnet_learner(2)
     tasks = [_task(0, 60, seed=0), _task(150, 100, seed=1)]

@@ -6,7 +6,7 @@ import pytest
 from test_cli import hypercl_train
 from test_train_run import compose_config
 
-from hypercl.learner import HNetLearner
+from hypercl.methods.learner import HNetLearner
 from hypercl.train import run
 
 

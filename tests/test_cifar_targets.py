@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from hypercl.config import Activation, ConfigError, HNetConfig
-from hypercl.hnets import build_hnet
-from hypercl.targets import FunctionalTarget, ResNet, build_target, zenkenet_template
+from hypercl.nets.hnets import build_hnet
+from hypercl.nets.targets import FunctionalTarget, ResNet, build_target, zenkenet_template
 
 RESNET_HNET = HNetConfig(hidden=[], task_emb_dim=32, chunk_size=7000, chunk_emb_dim=32)
 ZENKE_HNET = HNetConfig(hidden=[100, 150, 200], task_emb_dim=48, chunk_size=5500, chunk_emb_dim=80)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from hypercl.config import Activation, RegImpl, RegTargets
-from hypercl.hnets import ChunkedHyperNetwork, FullHyperNetwork
-from hypercl.regularizer import OutputRegularizer, lookahead_params
+from hypercl.methods.regularizer import OutputRegularizer, lookahead_params
+from hypercl.nets.hnets import ChunkedHyperNetwork, FullHyperNetwork
 
 
 def make_hnet(kind: str, dtype: torch.dtype):

@@ -45,23 +45,33 @@ def test_fingerprint_is_12_hex_and_independent_of_where_the_code_lies(root, tmp_
 
 def test_hashed_files():
     files = fingerprinted_files()
-    for module in ["learner", "regularizer", "hnets", "targets", "benchmarks", "train"]:
+    for module in [
+        "methods/learner",
+        "methods/regularizer",
+        "nets/hnets",
+        "nets/targets",
+        "data/benchmarks",
+        "experiment",
+        "train",
+    ]:
         assert f"hypercl/{module}.py" in files
-    assert "hypercl/avalanche_methods.py" in files and "hypercl/checkpoint.py" in files
+    assert "hypercl/methods/baselines.py" in files and "hypercl/checkpoint.py" in files
     assert "conf/config.yaml" in files and "conf/method/hnet.yaml" in files
     assert "conf/experiment/split_mnist_cl1.yaml" in files
     assert not any(
         f.startswith(("conf/hydra/", "conf/logger/", "conf/hparams_search/")) for f in files
     )
-    for module in ["tables.py", "results.py", "loggers.py", "sweeps.py", "fingerprint.py"]:
-        assert f"hypercl/{module}" not in files
+    for module in ["report/tables", "report/results", "report/loggers", "launch/sweeps"]:
+        assert f"hypercl/{module}.py" not in files
+    assert "hypercl/fingerprint.py" not in files and "hypercl/data/__init__.py" not in files
     assert files == sorted(files)
 
 
 def test_every_exclusion_names_an_existing_file():
     """A renamed or removed reporting module must leave the list, not linger in it."""
     for module in REPORTING_MODULES:
-        assert (REPO / "hypercl" / module).is_file(), module
+        path = REPO / "hypercl" / module
+        assert path.is_dir() if module.endswith("/") else path.is_file(), module
     for directory in REPORTING_CONF:
         assert (REPO / "conf" / directory).is_dir(), directory
 
@@ -69,8 +79,9 @@ def test_every_exclusion_names_an_existing_file():
 @pytest.mark.parametrize(
     "path",
     [
-        "hypercl/learner.py",
-        "hypercl/regularizer.py",
+        "hypercl/methods/learner.py",
+        "hypercl/methods/regularizer.py",
+        "hypercl/experiment.py",
         "hypercl/train.py",
         "hypercl/metrics.py",
         "conf/method/hnet.yaml",
@@ -89,10 +100,12 @@ def test_a_change_to_code_that_can_change_a_number_changes_it(root, path):
 @pytest.mark.parametrize(
     "path",
     [
-        "hypercl/tables.py",
-        "hypercl/results.py",
-        "hypercl/loggers.py",
+        "hypercl/report/tables.py",
+        "hypercl/report/results.py",
+        "hypercl/report/loggers.py",
+        "hypercl/launch/sweeps.py",
         "hypercl/fingerprint.py",
+        "hypercl/methods/__init__.py",
         "conf/logger/none.yaml",
     ],
 )
@@ -110,13 +123,13 @@ def test_a_new_module_counts_until_declared_reporting(root):
 
 def test_renaming_a_module_changes_it(root):
     before = code_fingerprint(root)
-    (root / "hypercl" / "augment.py").rename(root / "hypercl" / "augment2.py")
+    (root / "hypercl" / "data" / "augment.py").rename(root / "hypercl" / "data" / "aug.py")
     assert code_fingerprint(root) != before
 
 
 def test_line_endings_do_not_count(root):
     before = code_fingerprint(root)
-    path = root / "hypercl" / "learner.py"
+    path = root / "hypercl" / "methods" / "learner.py"
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
     assert code_fingerprint(root) == before
 

@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 from torchvision.datasets import MNIST
 
-from hypercl.benchmarks import TaskData, perm_mnist, perm_mnist_stream, pixel_permutations
 from hypercl.config import Activation, MethodConfig, TrainConfig
-from hypercl.hnets import FullHyperNetwork
-from hypercl.inference import entropy, head_logits, infer_task_and_class
-from hypercl.learner import Heads, HNetLearner
-from hypercl.targets import build_target
+from hypercl.data.benchmarks import TaskData, perm_mnist, perm_mnist_stream, pixel_permutations
+from hypercl.methods.inference import entropy, head_logits, infer_task_and_class
+from hypercl.methods.learner import Heads, HNetLearner
+from hypercl.nets.hnets import FullHyperNetwork
+from hypercl.nets.targets import build_target
 
 
 def test_permutations_reproducible_distinct_and_prefix_stable():

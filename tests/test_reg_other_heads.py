@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from hypercl.config import Activation, RegImpl, RegTargets
-from hypercl.hnets import ChunkedHyperNetwork
-from hypercl.learner import Heads
-from hypercl.regularizer import OutputRegularizer
-from hypercl.targets import FunctionalTarget, mlp_template
+from hypercl.methods.learner import Heads
+from hypercl.methods.regularizer import OutputRegularizer
+from hypercl.nets.hnets import ChunkedHyperNetwork
+from hypercl.nets.targets import FunctionalTarget, mlp_template
 
 # 8-20-6 MLP: 306 weights; the output layer's weight starts at 180 and its bias at 300, so
 # with chunks of 64 or 80 the heads straddle chunk rows.

@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-from hypercl.benchmarks import TaskData
 from hypercl.config import Activation, MethodConfig, RegTargets, TrainConfig
-from hypercl.hnets import ChunkedHyperNetwork, FullHyperNetwork
-from hypercl.learner import Heads, HNetLearner
-from hypercl.regularizer import OutputRegularizer, adam_lookahead, lookahead_params
-from hypercl.targets import build_target
+from hypercl.data.benchmarks import TaskData
+from hypercl.methods.learner import Heads, HNetLearner
+from hypercl.methods.regularizer import OutputRegularizer, adam_lookahead, lookahead_params
+from hypercl.nets.hnets import ChunkedHyperNetwork, FullHyperNetwork
+from hypercl.nets.targets import build_target
 
 
 def small_hnet(kind: str, num_params: int = 60, num_tasks: int = 3):

@@ -3,7 +3,7 @@
 import torch
 from test_train_run import compose_config
 
-from hypercl.learner import Heads, build_learner
+from hypercl.methods.learner import Heads, build_learner
 from hypercl.metrics import count_params, hnet_stored_params
 
 

@@ -239,8 +239,8 @@ def test_a_job_stopped_by_a_signal_stops_the_sweep(monkeypatch):
     sweep; other failures return None after recording the job."""
     from omegaconf import OmegaConf
 
-    from hypercl import sweeps
     from hypercl.errors import ConfigError
+    from hypercl.launch import sweeps
 
     records = []
     monkeypatch.setattr(sweeps, "basic_multirun", lambda: True)
@@ -367,7 +367,7 @@ def test_optuna_sweep_without_validation_split_is_refused(tmp_path):
 
 
 def test_objective_is_validation_accuracy_never_test():
-    from hypercl.sweeps import objective
+    from hypercl.launch.sweeps import objective
 
     assert objective({"final_acc_mean": 99.0, "val_final_acc_mean": 97.5}) == 97.5
     assert objective({"final_acc_mean": 99.0}) is None
@@ -381,7 +381,7 @@ def test_sweep_job_raises_an_exception_for_every_failure_under_an_optimizing_swe
     (hydra-optuna-sweeper 1.3.0 crashes on it). Elsewhere: unchanged."""
     from omegaconf import OmegaConf
 
-    from hypercl import sweeps
+    from hypercl.launch import sweeps
 
     monkeypatch.setattr(
         sweeps, "optimizing_sweep_overrides", lambda: "seed=1" if under_optuna else None

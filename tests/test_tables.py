@@ -1,4 +1,4 @@
-"""python -m hypercl.tables: the table and figures are a pure function of results.json."""
+"""python -m hypercl.report.tables: the table and figures are a pure function of results.json."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from hypercl import fingerprint
 from hypercl.fingerprint import code_fingerprint
-from hypercl.tables import FULL_BUDGET, STALE, build
+from hypercl.report.tables import FULL_BUDGET, STALE, build
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -134,7 +134,9 @@ def test_explanations_follow_the_generated_note(runs_dir, tmp_path):
 def test_bad_explanations_file_is_one_clear_message(runs_dir, tmp_path, content, message):
     path = tmp_path / "explanations.csv"
     path.write_text(content)
-    with pytest.raises(SystemExit, match="^" + re.escape(f"hypercl.tables: {path} {message}")):
+    with pytest.raises(
+        SystemExit, match="^" + re.escape(f"hypercl.report.tables: {path} {message}")
+    ):
         build(runs_dir, tmp_path / "results", "mnist", explanations_csv=path)
 
 
@@ -209,7 +211,7 @@ def test_committed_tables_are_regenerated_exactly(tmp_path, name):
     if not (REPO / "results" / f"{name}.md").exists() or not runs.exists():
         pytest.skip(f"no committed {name} table")
     out = tmp_path / "results"
-    cmd = [sys.executable, "-m", "hypercl.tables", f"results/runs/{name}", "--out", str(out)]
+    cmd = [sys.executable, "-m", "hypercl.report.tables", f"results/runs/{name}", "--out", str(out)]
     cmd += ["--explanations", f"results/{name}_explanations.csv"]  # the default beside the table
     subprocess.run([*cmd, "--name", name], cwd=REPO, check=True, capture_output=True)
     for suffix in (".md", ".csv"):

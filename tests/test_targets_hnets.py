@@ -3,8 +3,8 @@ import torch
 from torch import nn
 
 from hypercl.config import Activation, ConfigError, HNetConfig, HNetKind
-from hypercl.hnets import ChunkedHyperNetwork, FullHyperNetwork, build_hnet
-from hypercl.targets import FunctionalTarget, build_target, mlp_template
+from hypercl.nets.hnets import ChunkedHyperNetwork, FullHyperNetwork, build_hnet
+from hypercl.nets.targets import FunctionalTarget, build_target, mlp_template
 
 
 @pytest.mark.parametrize(

@@ -118,7 +118,7 @@ def test_task_inference_scenarios_end_to_end(
 def test_wandb_run_is_finished_with_failure_when_training_crashes(tmp_path, mnist_dir, monkeypatch):
     from wandb_records import read_records
 
-    from hypercl.learner import HNetLearner
+    from hypercl.methods.learner import HNetLearner
 
     def crash(*args, **kwargs):
         raise RuntimeError("boom")

@@ -19,7 +19,7 @@ from wandb_records import history_rows, run_config, run_info
 
 from hypercl.config import LoggerConfig, LoggerKind, WandbMode
 from hypercl.errors import ConfigError
-from hypercl.loggers import HISTORY, NullLogger, build_logger, check_logger, read_history
+from hypercl.report.loggers import HISTORY, NullLogger, build_logger, check_logger, read_history
 
 REPO = Path(__file__).resolve().parent.parent
 WANDB = LoggerConfig(kind=LoggerKind.wandb)
@@ -32,7 +32,7 @@ PART = """
 import os, signal, sys
 from pathlib import Path
 from hypercl.config import LoggerConfig, LoggerKind
-from hypercl.loggers import build_logger
+from hypercl.report.loggers import build_logger
 
 run_dir, run_id, part, kill, step = Path(sys.argv[1]), sys.argv[2] or None, *sys.argv[3:]
 cfg = LoggerConfig(kind=LoggerKind.wandb)

@@ -5,7 +5,7 @@
   the same config: that resumes it, or reports it finished. Another config would mix two
   runs' files, so it is refused (:func:`reuse_refusal`): for a single run before Hydra
   writes anything; for a job of a multirun when the job starts, as that job's failure
-  (:func:`hypercl.sweeps.sweep_job`), and the sweep's other jobs go on.
+  (:func:`hypercl.launch.sweeps.sweep_job`), and the sweep's other jobs go on.
 * Hydra's own copies of the config (``.hydra/*.yaml``) keep describing the run beside them:
   a re-run of a finished run (``results.json``), which may differ in the settings that do
   not change results (:data:`hypercl.checkpoint.RESUMABLE_KEYS`), and a refused re-run
@@ -169,7 +169,7 @@ class RunDirGuard(Callback):
             keep_hydra_outputs(sweep_dir, config.hydra.output_subdir)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # A refused job fails in hypercl.sweeps.sweep_job, so that the sweep goes on.
+        # A refused job fails in hypercl.launch.sweeps.sweep_job, so that the sweep goes on.
         if config.hydra.mode == RunMode.MULTIRUN:
             restore_hydra_outputs(config)
 

@@ -1,9 +1,9 @@
 """The target architecture as a plain ``nn.Module`` with its own weights, for the baselines.
 
-The hypernetwork's target has no weights of its own (:mod:`hypercl.targets`); the
+The hypernetwork's target has no weights of its own (:mod:`hypercl.nets.targets`); the
 Avalanche baselines train ordinary weights of the *same* architecture: the template of
-:func:`hypercl.targets.build_target`, materialised and initialised by PyTorch's defaults.
-The output layer is split into heads exactly as :class:`hypercl.learner.Heads` splits it:
+:func:`hypercl.nets.targets.build_target`, materialised and initialised by PyTorch's defaults.
+The output layer is split into heads exactly as :class:`hypercl.methods.learner.Heads` splits it:
 
 * :class:`HeadNet` (an Avalanche ``MultiTaskModule``): the task label picks the head
   (CL1; and the per-task models of ``separate`` / ``lora`` in every scenario);
@@ -24,8 +24,8 @@ import torch
 from avalanche.models import MultiTaskModule
 from torch import nn
 
-from hypercl.learner import Heads
-from hypercl.targets import FunctionalTarget
+from hypercl.methods.learner import Heads
+from hypercl.nets.targets import FunctionalTarget
 
 MASKED = -1e9  # logit of a class not seen yet: softmax weight exactly 0 in float32
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from hypercl.config import Activation, ConfigError, HNetConfig, HNetKind
-from hypercl.targets import ACTIVATIONS
+from hypercl.nets.targets import ACTIVATIONS
 
 
 def _mlp(sizes: list[int], activation: Activation) -> nn.Sequential:

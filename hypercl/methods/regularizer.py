@@ -28,7 +28,7 @@ Two exact implementations (``impl``):
   catastrophically. The padding of the last chunk is subtracted by the same form over the
   padding columns. With the lookahead, W, b and z are their looked-ahead values. All
   [C, .] matrices are handled transposed, [., C] (as the head stores W^T, see
-  :class:`hypercl.hnets.HeadLinear`), so the GEMMs over the long C axis run fast.
+  :class:`hypercl.nets.hnets.HeadLinear`), so the GEMMs over the long C axis run fast.
 
 With :meth:`OutputRegularizer.ignore_other_heads` the weights of the output heads that a
 task does not use are left out of its distance (with one head per task, task j's
@@ -43,7 +43,7 @@ from torch.func import functional_call
 from torch.optim.adam import adam as adam_step  # torch's functional Adam step
 
 from hypercl.config import RegImpl, RegTargets
-from hypercl.hnets import HyperNetwork
+from hypercl.nets.hnets import HyperNetwork
 
 
 class _HeadGrams(torch.autograd.Function):

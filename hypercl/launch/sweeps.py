@@ -43,8 +43,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from hypercl.callbacks import discard_kept_hydra_outputs, reuse_refusal
 from hypercl.errors import ConfigError, HyperclError
+from hypercl.launch.callbacks import discard_kept_hydra_outputs, reuse_refusal
 
 log = logging.getLogger("hypercl")
 

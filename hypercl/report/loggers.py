@@ -26,7 +26,7 @@ from typing import Any
 
 from hypercl.config import LoggerConfig, LoggerKind, WandbMode
 from hypercl.errors import ConfigError
-from hypercl.sweeps import job_context
+from hypercl.launch.sweeps import job_context
 
 HISTORY = "wandb_history.jsonl"  # in the run dir: every record the W&B logger logged
 PROBE_TIMEOUT_S = 4.0  # check_logger's wait for the W&B server (online mode)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from hypercl.targets import FunctionalTarget
+from hypercl.nets.targets import FunctionalTarget
 
 
 def head_logits(

@@ -17,7 +17,7 @@ import copy
 import torch
 from torch import nn
 
-from hypercl.targets import FunctionalTarget
+from hypercl.nets.targets import FunctionalTarget
 
 
 def fresh_target_weights(target: FunctionalTarget, generator: torch.Generator) -> torch.Tensor:

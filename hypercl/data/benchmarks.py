@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from hypercl.augment import random_crop_flip
+from hypercl.data.augment import random_crop_flip
 from hypercl.config import BenchmarkConfig, BenchmarkName, ConfigError
 from hypercl.errors import DataError, HyperclError
 
@@ -235,7 +235,7 @@ class ImageTaskData(TaskData):
 
     Storing uint8 costs a quarter of float32 (CIFAR-10: 150 MB instead of 600 MB). Each
     batch is scaled to [0, 1], augmented if ``augment`` (training batches only, on their
-    device, see :func:`hypercl.augment.random_crop_flip`) and normalised per channel.
+    device, see :func:`hypercl.data.augment.random_crop_flip`) and normalised per channel.
     """
 
     mean: tuple[float, ...] = ()

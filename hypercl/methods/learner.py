@@ -19,15 +19,15 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from hypercl.baselines import ScratchWeights
-from hypercl.benchmarks import TaskData
 from hypercl.config import Config, MethodConfig, MethodName, TrainConfig
-from hypercl.cuda_graph import GraphedStep
+from hypercl.data.benchmarks import TaskData
 from hypercl.errors import NonFiniteLossError
-from hypercl.hnets import HyperNetwork, build_hnet
-from hypercl.inference import head_logits, infer_task_and_class
-from hypercl.regularizer import OutputRegularizer, lookahead_params
-from hypercl.targets import FunctionalTarget, build_target
+from hypercl.methods.cuda_graph import GraphedStep
+from hypercl.methods.inference import head_logits, infer_task_and_class
+from hypercl.methods.regularizer import OutputRegularizer, lookahead_params
+from hypercl.methods.scratch import ScratchWeights
+from hypercl.nets.hnets import HyperNetwork, build_hnet
+from hypercl.nets.targets import FunctionalTarget, build_target
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@
 ``run_avalanche(cfg, run_dir)`` is what :func:`hypercl.train.run` calls for every method
 that is not the hypernetwork (``finetune``, ``ewc``, ``online_ewc``, ``si``, ``lwf``,
 ``replay``, ``joint``, ``separate``, ``lora``). Everything around the training is shared
-with the hypernetwork's runner: the same :class:`~hypercl.benchmarks.Benchmark` tensors
+with the hypernetwork's runner: the same :class:`~hypercl.data.benchmarks.Benchmark` tensors
 (wrapped as Avalanche datasets with task labels), the same target architecture (the
-template of :func:`hypercl.targets.build_target`, as a plain module with its own weights,
-see :mod:`hypercl.plain_models`), the same iteration budget, batch size, learning rate and
+template of :func:`hypercl.nets.targets.build_target`, as a plain module with its own weights,
+see :mod:`hypercl.nets.plain_models`), the same iteration budget, batch size, learning rate and
 Adam (a fresh optimizer state per task, as the hypernetwork learner;
 ``method.reset_optimizer=false`` keeps one across tasks, van de Ven & Tolias' default), the
 same accuracy matrix, :func:`hypercl.metrics.summarize`, ``results.json`` and plots.
@@ -33,7 +33,7 @@ Scenarios:
 * CL2/CL3 for the per-task methods (``separate``, ``lora``): as the hypernetwork, each
   task trains its own head (CL3) or the shared head (CL2) and at test time the task is
   inferred by lowest predictive entropy over the learned tasks' models (HNET+ENT's rule,
-  :func:`hypercl.inference.infer_task_and_class`).
+  :func:`hypercl.methods.inference.infer_task_and_class`).
 
 ``joint`` trains once on all tasks together, with ``num_tasks x iters_per_task``
 iterations (the budget of the whole sequence). It has no sequence, so every row of its
@@ -76,11 +76,11 @@ from avalanche.training.utils import ParamData, zerolike_params_dict
 from torch import nn
 from torch.utils.data import DataLoader
 
-from hypercl.benchmarks import Benchmark, TaskData
 from hypercl.config import Config, ConfigError, MethodName, Scenario
-from hypercl.inference import infer_task_and_class
-from hypercl.learner import Heads
-from hypercl.plain_models import (
+from hypercl.data.benchmarks import Benchmark, TaskData
+from hypercl.methods.inference import infer_task_and_class
+from hypercl.methods.learner import Heads
+from hypercl.nets.plain_models import (
     ClassIncrementalNet,
     HeadNet,
     add_lora,
@@ -89,7 +89,7 @@ from hypercl.plain_models import (
     set_lora_task,
     train_only_lora_task,
 )
-from hypercl.targets import build_target
+from hypercl.nets.targets import build_target
 
 log = logging.getLogger("hypercl")
 
@@ -301,7 +301,7 @@ def avalanche_stream(benchmark: Benchmark, task_labels: list[int], label_offsets
 
 
 def num_iters(cfg: Config, task: TaskData) -> int:
-    """Iterations for a task, counted as :meth:`hypercl.learner.HNetLearner.num_iters`."""
+    """Iterations for a task, counted as :meth:`hypercl.methods.learner.HNetLearner.num_iters`."""
     if cfg.train.epochs_per_task is None:
         return cfg.train.iters_per_task
     return cfg.train.epochs_per_task * max(1, len(task.y_train) // cfg.train.batch_size)

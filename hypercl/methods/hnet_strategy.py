@@ -16,7 +16,7 @@ snapshotted and a fresh Adam over theta and the *current* task embedding is made
 (:meth:`HNetLearner.make_optimizer`); after the task loss's backward, the output
 regularizer's gradients (with the lookahead) are added, exactly as
 :meth:`HNetLearner.train_step` does; and mini-batches come from the learner's own
-:class:`~hypercl.learner.BatchSampler` (same generator), ``iters_per_task`` of them.
+:class:`~hypercl.methods.learner.BatchSampler` (same generator), ``iters_per_task`` of them.
 With the same seed the strategy therefore trains the same weights as
 :func:`hypercl.train.run` (tests/test_avalanche_plugin.py checks the accuracy matrix).
 
@@ -34,8 +34,8 @@ from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 from torch.utils.data import DataLoader
 
-from hypercl.learner import BatchSampler, HNetLearner
-from hypercl.regularizer import lookahead_params
+from hypercl.methods.learner import BatchSampler, HNetLearner
+from hypercl.methods.regularizer import lookahead_params
 
 
 class HNetModule(MultiTaskModule):
@@ -78,7 +78,7 @@ class HNetStrategy(SupervisedTemplate):
     """Avalanche strategy training an :class:`HNetLearner` one experience (task) at a time.
 
     Args:
-        learner: e.g. from :func:`hypercl.learner.build_learner`; its config (beta,
+        learner: e.g. from :func:`hypercl.methods.learner.build_learner`; its config (beta,
             lookahead, lr, ...) is used as it is.
         iters_per_task: training iterations per experience (one "epoch" of that many
             batches, drawn like the learner's own sampler).
