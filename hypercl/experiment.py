@@ -28,9 +28,8 @@ import logging
 import math
 import os
 import signal
-import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -47,7 +46,8 @@ from hypercl.checkpoint import (
     set_rng_state,
 )
 from hypercl.config import HNET_METHODS, Config
-from hypercl.data.benchmarks import Benchmark, build_benchmark, with_validation
+from hypercl.data.benchmarks import build_benchmark
+from hypercl.data.tasks import Benchmark, with_validation
 from hypercl.environment import (
     environment_fields,
     git_commit,
@@ -55,77 +55,25 @@ from hypercl.environment import (
     resolve_device,
     seed_everything,
 )
-from hypercl.errors import HyperclError, NonFiniteLossError, RunDirError
+from hypercl.errors import NonFiniteLossError, RunDirError
 from hypercl.fingerprint import code_fingerprint
 from hypercl.methods.base import Method
 from hypercl.methods.hnet import HNetMethod
-from hypercl.metrics import summarize
+from hypercl.metrics import accuracy_fields, validation_summary
+from hypercl.progress import (
+    EVALUATE,
+    TRAIN,
+    Interrupted,
+    Progress,
+    StopSignals,
+    kill_point,
+)
 from hypercl.report.loggers import build_logger, check_logger
 from hypercl.report.results import write_run_outputs
 
 log = logging.getLogger("hypercl")
 
-TRAIN, EVALUATE = "train", "evaluate"
 CHECKPOINT_FORMAT = 2  # 1: before Progress (task and the learner's step only)
-
-
-@dataclass
-class Progress:
-    """Where a run is: ``task`` (0-based; num_tasks = all trained and evaluated), steps of
-    it done, and ``phase`` (``train``: training goes on after ``step``; ``evaluate``: the
-    task is trained, its row of the accuracy matrix is not written)."""
-
-    task: int = 0
-    step: int = 0
-    phase: str = TRAIN
-
-    def __str__(self) -> str:
-        if self.phase == EVALUATE:
-            return f"the end of task {self.task + 1}'s training (not evaluated)"
-        if self.step == 0:
-            return f"the end of task {self.task} (evaluated)" if self.task else "start of task 1"
-        return f"task {self.task + 1}, step {self.step}"
-
-
-class Interrupted(HyperclError):
-    """SIGTERM or SIGINT: the run stopped after writing a checkpoint."""
-
-    kind = "interrupted"
-
-
-def kill_point(name: str) -> None:
-    """Send this process ``HYPERCL_KILL_SIGNAL`` (default SIGKILL) if ``HYPERCL_KILL_AT``
-    names this point. Points: ``task<t>:step<s>`` (after step s, before its checkpoint),
-    ``task<t>:checkpoint<s>`` (after the mid-task checkpoint at step s), ``task<t>:trained``,
-    ``task<t>:evaluate`` (after the first test set of the row), ``task<t>:done`` (after
-    the checkpoint that follows the evaluation), ``results`` (after results.json)."""
-    if os.environ.get("HYPERCL_KILL_AT") == name:
-        sig = getattr(signal, "SIG" + os.environ.get("HYPERCL_KILL_SIGNAL", "KILL"))
-        os.kill(os.getpid(), sig)
-
-
-class StopSignals:
-    """Within ``with``: SIGTERM and SIGINT set :attr:`received` instead of killing the
-    process, so the loop can checkpoint first (main thread only; elsewhere a no-op)."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.previous: dict = {}
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame) -> None:
-        self.received = signum
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 def build_method(
@@ -356,14 +304,6 @@ def non_finite(t: int, step: int, cfg: Config, run_dir: Path) -> NonFiniteLossEr
     )
 
 
-def validation_summary(val_acc: list[list[float | None]] | None) -> dict:
-    """``val_acc_matrix`` and the final mean validation accuracy (empty without validation)."""
-    if val_acc is None:
-        return {}
-    final = [a for a in val_acc[-1] if a is not None]
-    return {"val_acc_matrix": val_acc, "val_final_acc_mean": sum(final) / len(final)}
-
-
 def log_task_accuracies(t: int, num_tasks: int, row: list[float | None]) -> list[float]:
     """Log row ``t`` of the accuracy matrix; returns its filled entries."""
     accs = [a for a in row if a is not None]
@@ -375,34 +315,6 @@ def log_task_accuracies(t: int, num_tasks: int, row: list[float | None]) -> list
         sum(accs) / len(accs),
     )
     return accs
-
-
-def accuracy_fields(
-    cfg: Config,
-    benchmark_name: str,
-    task_iters: list[int],
-    acc: list[list[float | None]],
-    task_infer: list[float | None] | None,
-) -> dict:
-    """The first fields of ``results.json``: what ran, and its accuracies (``task_infer``:
-    task-inference accuracy per task, None without task inference)."""
-    return {
-        "experiment": cfg.name,
-        "benchmark": benchmark_name,
-        "scenario": cfg.scenario.value,
-        "method": cfg.method.name.value,
-        "target": cfg.target.name.value,
-        "seed": cfg.seed,
-        "iters_per_task": cfg.train.iters_per_task,
-        "epochs_per_task": cfg.train.epochs_per_task,
-        "train_subset": cfg.benchmark.train_subset,
-        "test_subset": cfg.benchmark.test_subset,
-        "task_iters": task_iters,
-        "acc_matrix": acc,
-        **summarize(acc),
-        "task_infer_acc": task_infer,
-        "task_infer_acc_mean": sum(task_infer) / len(task_infer) if task_infer else None,
-    }
 
 
 def announce(run_dir: Path, results: dict) -> None:

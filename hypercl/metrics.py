@@ -10,6 +10,8 @@ from statistics import mean
 
 from torch import nn
 
+from hypercl.config import Config
+
 
 def during_accuracies(acc: list[list[float | None]]) -> list[float]:
     """A[j][j] for every task j: accuracy right after learning it."""
@@ -76,3 +78,39 @@ def hnet_stored_params(hnet: nn.Module, buffer_numel: int, per_task_bn: bool) ->
     per_task = hnet.task_embs[0].numel() + (buffer_numel if per_task_bn else 0)
     total = count_params(hnet) + buffer_numel * (num_tasks if per_task_bn else 1)
     return {"params_stored_per_task": per_task, "params_stored_total": total}
+
+
+def validation_summary(val_acc: list[list[float | None]] | None) -> dict:
+    """``val_acc_matrix`` and the final mean validation accuracy (empty without validation)."""
+    if val_acc is None:
+        return {}
+    final = [a for a in val_acc[-1] if a is not None]
+    return {"val_acc_matrix": val_acc, "val_final_acc_mean": sum(final) / len(final)}
+
+
+def accuracy_fields(
+    cfg: Config,
+    benchmark_name: str,
+    task_iters: list[int],
+    acc: list[list[float | None]],
+    task_infer: list[float | None] | None,
+) -> dict:
+    """The first fields of ``results.json``: what ran, and its accuracies (``task_infer``:
+    task-inference accuracy per task, None without task inference)."""
+    return {
+        "experiment": cfg.name,
+        "benchmark": benchmark_name,
+        "scenario": cfg.scenario.value,
+        "method": cfg.method.name.value,
+        "target": cfg.target.name.value,
+        "seed": cfg.seed,
+        "iters_per_task": cfg.train.iters_per_task,
+        "epochs_per_task": cfg.train.epochs_per_task,
+        "train_subset": cfg.benchmark.train_subset,
+        "test_subset": cfg.benchmark.test_subset,
+        "task_iters": task_iters,
+        "acc_matrix": acc,
+        **summarize(acc),
+        "task_infer_acc": task_infer,
+        "task_infer_acc_mean": sum(task_infer) / len(task_infer) if task_infer else None,
+    }

@@ -38,8 +38,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from hypercl.config import Config, RegImpl, RegTargets
 from hypercl.methods.cuda_graph import GraphedStep
 from hypercl.methods.inference import entropy, head_logits, infer_task_and_class
-from hypercl.methods.learner import Heads, HNetLearner, build_learner
-from hypercl.methods.regularizer import lookahead_params
+from hypercl.methods.learner import HNetLearner, build_learner
+from hypercl.methods.lookahead import lookahead_params
+from hypercl.nets.heads import Heads
 from hypercl.train import git_commit, keep_freed_memory
 
 REPO = Path(__file__).resolve().parent.parent

@@ -54,7 +54,7 @@ def restored(root: Path, markers: list[Path], datasets: list[str]) -> Path:
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """A directory holding MNIST in torchvision's layout (restored from ../shared if absent)."""
-    from hypercl.data.benchmarks import DATA_FILES
+    from hypercl.data.files import DATA_FILES
 
     root = data_dir()
     return restored(root, [root / f for f in DATA_FILES["MNIST"]], ["mnist"])
@@ -62,7 +62,7 @@ def mnist_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def split_mnist(mnist_dir):
-    from hypercl.data.benchmarks import split_mnist
+    from hypercl.data.mnist import split_mnist
 
     return split_mnist(mnist_dir)
 
@@ -71,7 +71,7 @@ def split_mnist(mnist_dir):
 def cifar_dir() -> Path:
     """A directory holding CIFAR-10 and CIFAR-100 in torchvision's layout (python pickles),
     restored from ../shared if absent."""
-    from hypercl.data.benchmarks import DATA_FILES
+    from hypercl.data.files import DATA_FILES
 
     root = data_dir()
     markers = [root / f for name in ("CIFAR-10", "CIFAR-100") for f in DATA_FILES[name]]

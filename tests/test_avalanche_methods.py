@@ -17,8 +17,9 @@ from avalanche.training.plugins.ewc import EWCPlugin
 from test_train_run import compose_config
 
 from hypercl.config import MethodName
-from hypercl.data.benchmarks import Benchmark
-from hypercl.methods.baselines import Baseline, SIPlugin, per_sample_fisher
+from hypercl.data.tasks import Benchmark
+from hypercl.methods.avalanche_plugins import SIPlugin, per_sample_fisher
+from hypercl.methods.baselines import Baseline
 from hypercl.nets.plain_models import lora_layers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -231,7 +232,7 @@ def test_reset_optimizer_decides_whether_adam_state_survives_a_task(split_mnist,
 
 def test_published_hyperparameters_fill_nulls_and_unknown_ones_are_config_errors():
     from hypercl.config import ConfigError
-    from hypercl.methods.baselines import hyperparameters
+    from hypercl.methods.published_hparams import hyperparameters
 
     cfg = compose_config("experiment=split_mnist_cl3", "method=online_ewc")
     assert hyperparameters(cfg, "split_mnist", 5) == {

@@ -8,10 +8,11 @@ from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training.plugins import EvaluationPlugin
 from test_train_run import compose_config
 
+from hypercl.data.avalanche_stream import avalanche_stream
 from hypercl.data.benchmarks import build_benchmark
-from hypercl.methods.baselines import avalanche_stream
 from hypercl.methods.hnet_strategy import HNetStrategy
-from hypercl.methods.learner import Heads, build_learner
+from hypercl.methods.learner import build_learner
+from hypercl.nets.heads import Heads
 from hypercl.train import run, seed_everything
 
 ITERS = 15

@@ -10,8 +10,9 @@ from test_cifar_learner import _task
 from test_train_run import compose_config
 
 from hypercl.config import ConfigError, validate
-from hypercl.methods.learner import Heads, build_learner
+from hypercl.methods.learner import build_learner
 from hypercl.methods.scratch import ScratchWeights, fresh_target_weights
+from hypercl.nets.heads import Heads
 from hypercl.nets.targets import FunctionalTarget, ResNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -5,14 +5,8 @@ import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
 from hypercl.config import BenchmarkName, ConfigError
-from hypercl.data.benchmarks import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    ImageTaskData,
-    local_labels,
-    split_cifar,
-    with_validation,
-)
+from hypercl.data.cifar import CIFAR10_MEAN, CIFAR10_STD, ImageTaskData, local_labels, split_cifar
+from hypercl.data.tasks import with_validation
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ from test_train_run import compose_config
 
 import hypercl.methods.learner as learner_module
 from hypercl.config import Config, ConfigError, HNetConfig, TargetConfig, TargetName, validate
-from hypercl.data.benchmarks import ImageTaskData
-from hypercl.methods.learner import Heads, build_learner, lr_factor
+from hypercl.data.cifar import ImageTaskData
+from hypercl.methods.learner import build_learner, lr_factor
 from hypercl.metrics import param_counts
+from hypercl.nets.heads import Heads
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,8 +9,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from test_cli import REPO
 
-from hypercl.data.benchmarks import TaskData
-from hypercl.methods.learner import Heads, build_learner
+from hypercl.data.tasks import TaskData
+from hypercl.methods.learner import build_learner
+from hypercl.nets.heads import Heads
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

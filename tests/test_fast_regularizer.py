@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from hypercl.config import Activation, RegImpl, RegTargets
-from hypercl.methods.regularizer import OutputRegularizer, lookahead_params
+from hypercl.methods.lookahead import lookahead_params
+from hypercl.methods.regularizer import OutputRegularizer
 from hypercl.nets.hnets import ChunkedHyperNetwork, FullHyperNetwork
 
 

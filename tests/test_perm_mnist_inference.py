@@ -8,9 +8,11 @@ import torch.nn.functional as F
 from torchvision.datasets import MNIST
 
 from hypercl.config import Activation, MethodConfig, TrainConfig
-from hypercl.data.benchmarks import TaskData, perm_mnist, perm_mnist_stream, pixel_permutations
+from hypercl.data.mnist import perm_mnist, perm_mnist_stream, pixel_permutations
+from hypercl.data.tasks import TaskData
 from hypercl.methods.inference import entropy, head_logits, infer_task_and_class
-from hypercl.methods.learner import Heads, HNetLearner
+from hypercl.methods.learner import HNetLearner
+from hypercl.nets.heads import Heads
 from hypercl.nets.hnets import FullHyperNetwork
 from hypercl.nets.targets import build_target
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from hypercl.config import Activation, RegImpl, RegTargets
-from hypercl.methods.learner import Heads
 from hypercl.methods.regularizer import OutputRegularizer
+from hypercl.nets.heads import Heads
 from hypercl.nets.hnets import ChunkedHyperNetwork
 from hypercl.nets.targets import FunctionalTarget, mlp_template
 

@@ -2,9 +2,11 @@ import pytest
 import torch
 
 from hypercl.config import Activation, MethodConfig, RegTargets, TrainConfig
-from hypercl.data.benchmarks import TaskData
-from hypercl.methods.learner import Heads, HNetLearner
-from hypercl.methods.regularizer import OutputRegularizer, adam_lookahead, lookahead_params
+from hypercl.data.tasks import TaskData
+from hypercl.methods.learner import HNetLearner
+from hypercl.methods.lookahead import adam_lookahead, lookahead_params
+from hypercl.methods.regularizer import OutputRegularizer
+from hypercl.nets.heads import Heads
 from hypercl.nets.hnets import ChunkedHyperNetwork, FullHyperNetwork
 from hypercl.nets.targets import build_target
 

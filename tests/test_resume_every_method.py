@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from test_train_run import compose_config
 
-from hypercl.experiment import Interrupted, run
+from hypercl.experiment import run
+from hypercl.progress import Interrupted
 
 SMALL = ("experiment=split_mnist_cl1", "seed=2", "num_threads=1", "train.iters_per_task=8")
 METHODS = {

@@ -3,8 +3,9 @@
 import torch
 from test_train_run import compose_config
 
-from hypercl.methods.learner import Heads, build_learner
+from hypercl.methods.learner import build_learner
 from hypercl.metrics import count_params, hnet_stored_params
+from hypercl.nets.heads import Heads
 
 
 def _learner(*overrides):

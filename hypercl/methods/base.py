@@ -16,7 +16,7 @@ from typing import Protocol
 
 import torch
 
-from hypercl.data.benchmarks import TaskData
+from hypercl.data.tasks import TaskData
 
 # on_step(step, losses): called after each training step (1-based) with detached scalar
 # losses on the device; "loss" is the loss minimised.

@@ -3,7 +3,7 @@
 ``run_avalanche(cfg, run_dir)`` is what :func:`hypercl.train.run` calls for every method
 that is not the hypernetwork (``finetune``, ``ewc``, ``online_ewc``, ``si``, ``lwf``,
 ``replay``, ``joint``, ``separate``, ``lora``). Everything around the training is shared
-with the hypernetwork's runner: the same :class:`~hypercl.data.benchmarks.Benchmark` tensors
+with the hypernetwork's runner: the same :class:`~hypercl.data.tasks.Benchmark` tensors
 (wrapped as Avalanche datasets with task labels), the same target architecture (the
 template of :func:`hypercl.nets.targets.build_target`, as a plain module with its own weights,
 see :mod:`hypercl.nets.plain_models`), the same iteration budget, batch size, learning rate and
@@ -49,37 +49,34 @@ in the hypernetwork's sampler.
 
 from __future__ import annotations
 
-import copy
 import logging
-from collections.abc import Callable
 
 import torch
-from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-from avalanche.benchmarks.scenarios.supervised import with_classes_timeline
-from avalanche.benchmarks.scenarios.task_aware import with_task_labels
-from avalanche.benchmarks.utils.classification_dataset import (
-    _make_taskaware_tensor_classification_dataset,
-)
 from avalanche.core import SupervisedPlugin
-from avalanche.models import MultiTaskModule
-from avalanche.training.plugins import EvaluationPlugin, LwFPlugin, ReplayPlugin
-from avalanche.training.plugins.ewc import EWCPlugin
-from avalanche.training.plugins.synaptic_intelligence import SynapticIntelligencePlugin
-from avalanche.training.storage_policy import ReservoirSamplingBuffer
+from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.supervised import (
     LwF,
     Naive,
     Replay,
 )
 from avalanche.training.supervised.joint_training import JointTraining
-from avalanche.training.utils import ParamData, zerolike_params_dict
 from torch import nn
-from torch.utils.data import DataLoader
 
 from hypercl.config import Config, ConfigError, MethodName, Scenario
-from hypercl.data.benchmarks import Benchmark, TaskData
+from hypercl.data.avalanche_stream import avalanche_stream
+from hypercl.data.tasks import Benchmark, TaskData
+from hypercl.methods.avalanche_plugins import (
+    FisherEWCPlugin,
+    IterationBudget,
+    SIPlugin,
+    load_model_state,
+    load_plugin_state,
+    model_state,
+    plugin_state,
+)
 from hypercl.methods.inference import infer_task_and_class
-from hypercl.methods.learner import Heads
+from hypercl.methods.published_hparams import hyperparameters
+from hypercl.nets.heads import Heads
 from hypercl.nets.plain_models import (
     ClassIncrementalNet,
     HeadNet,
@@ -94,210 +91,6 @@ from hypercl.nets.targets import build_target
 log = logging.getLogger("hypercl")
 
 PER_TASK_MODELS = (MethodName.separate, MethodName.lora)
-
-# Hyperparameters of van de Ven & Tolias (2019), "Three scenarios for continual learning"
-# (arXiv:1904.07734), as set by their code's defaults for each experiment and scenario
-# (github.com/GMvandeVen/continual-learning, param_values.py of the 2019 version): EWC
-# lambda, online EWC lambda and gamma, SI c. Their EWC penalty is lambda/2 sum F (w - w*)^2
-# with a per-sample Fisher, their SI penalty c sum Omega (w - w*)^2 with damping 0.1.
-VAN_DE_VEN = {
-    ("split_mnist", "cl1"): {"ewc": 1e7, "online_ewc": 1e8, "gamma": 0.8, "si": 50.0},
-    ("split_mnist", "cl2"): {"ewc": 1e6, "online_ewc": 1e8, "gamma": 0.7, "si": 500.0},
-    ("split_mnist", "cl3"): {"ewc": 1e8, "online_ewc": 1e9, "gamma": 0.8, "si": 0.5},
-    ("perm_mnist", "cl1"): {"ewc": 500.0, "online_ewc": 500.0, "gamma": 0.8, "si": 5.0},
-    ("perm_mnist", "cl2"): {"ewc": 500.0, "online_ewc": 1000.0, "gamma": 0.9, "si": 5.0},
-    ("perm_mnist", "cl3"): {"ewc": 1.0, "online_ewc": 5.0, "gamma": 1.0, "si": 0.1},
-}
-
-
-def hyperparameters(cfg: Config, benchmark: str, num_tasks: int) -> dict:
-    """The method's hyperparameters, nulls filled from :data:`VAN_DE_VEN` (recorded in
-    ``results.json`` as ``method_hparams``)."""
-    hparams = _method_hyperparameters(cfg, benchmark, num_tasks)
-    return {**hparams, "reset_optimizer": cfg.method.reset_optimizer}
-
-
-def _method_hyperparameters(cfg: Config, benchmark: str, num_tasks: int) -> dict:
-    m, name = cfg.method, cfg.method.name
-    published = VAN_DE_VEN.get((benchmark, cfg.scenario.value), {})
-
-    def pick(value, key: str, config_key: str):
-        if value is not None:
-            return value
-        if key not in published:
-            raise ConfigError(
-                f"method.{config_key}=None is invalid for {benchmark}/{cfg.scenario.value}: "
-                "no published value to fill in; set a number."
-            )
-        return published[key]
-
-    if name in (MethodName.ewc, MethodName.online_ewc):
-        hp = {
-            "ewc_lambda": pick(m.ewc_lambda, name.value, "ewc_lambda"),
-            "fisher_batch_size": m.fisher_batch_size,
-        }
-        if name == MethodName.online_ewc:
-            hp["ewc_gamma"] = pick(m.ewc_gamma, "gamma", "ewc_gamma")
-        return hp
-    if name == MethodName.si:
-        return {"si_c": pick(m.si_c, "si", "si_c"), "si_epsilon": m.si_epsilon}
-    if name == MethodName.lwf:
-        t2 = m.lwf_temperature**2
-        alpha = [k * t2 for k in range(num_tasks)] if m.lwf_alpha is None else m.lwf_alpha
-        return {"lwf_alpha": alpha, "lwf_temperature": m.lwf_temperature}
-    if name == MethodName.replay:
-        return {"replay_mem_size": m.replay_mem_size}
-    if name == MethodName.lora:
-        return {"lora_rank": m.lora_rank, "lora_alpha": m.lora_alpha}
-    return {}
-
-
-class IterationBudget(SupervisedPlugin):
-    """Stops an Avalanche strategy after exactly ``budget`` training iterations.
-
-    The runner sets ``budget`` before each ``strategy.train``; the strategy gets that many
-    epochs (each has at least one iteration) and is stopped after the last iteration.
-    ``on_step(step, loss)`` is called after every iteration.
-    """
-
-    def __init__(self, on_step: Callable[[int, torch.Tensor], None] | None = None) -> None:
-        super().__init__()
-        self.budget, self.step, self.on_step = 0, 0, on_step
-
-    def before_training_exp(self, strategy, **kwargs) -> None:
-        strategy.train_epochs = self.budget
-        strategy._stop_training = False  # a stop at the very end of the last exp lingers
-        self.step = 0
-
-    def after_training_iteration(self, strategy, **kwargs) -> None:
-        self.step += 1
-        if self.on_step is not None:
-            self.on_step(self.step, strategy.loss.detach())
-        if self.step >= self.budget:
-            strategy.stop_training()
-
-
-class FisherEWCPlugin(EWCPlugin):
-    """Avalanche's EWC plugin with the Fisher computed from ``fisher_batch_size`` samples
-    per gradient (Avalanche uses the training mini-batch size; 1 gives the per-sample
-    empirical Fisher that van de Ven & Tolias' lambda values are calibrated for).
-
-    The per-sample Fisher is Avalanche's value (the mean over the task's samples of each
-    squared gradient, true labels) computed with ``torch.func.vmap`` over blocks of
-    ``vmap_block`` samples instead of one backward pass per sample (tested equal).
-    """
-
-    def __init__(self, *args, fisher_batch_size: int = 1, vmap_block: int = 256, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fisher_batch_size, self.vmap_block = fisher_batch_size, vmap_block
-
-    def compute_importances(self, model, criterion, optimizer, dataset, device, batch_size, **kw):
-        if self.fisher_batch_size == 1:
-            return per_sample_fisher(model, criterion, dataset, device, self.vmap_block)
-        return super().compute_importances(
-            model, criterion, optimizer, dataset, device, self.fisher_batch_size, **kw
-        )
-
-
-@torch.no_grad()
-def per_sample_fisher(
-    model: nn.Module, criterion, dataset, device, block: int = 256
-) -> dict[str, ParamData]:
-    """Mean over ``dataset`` of the squared gradient of ``criterion`` on each single sample,
-    per parameter (Avalanche's ``EWCPlugin.compute_importances`` with batch size 1)."""
-    model.eval()
-    params = {n: p.detach() for n, p in model.named_parameters()}
-    importances = zerolike_params_dict(model)
-    multi_task = isinstance(model, MultiTaskModule)
-
-    def sample_loss(params, x, y, task: int):
-        args = (x.unsqueeze(0), task) if multi_task else (x.unsqueeze(0),)
-        return criterion(torch.func.functional_call(model, params, args), y.unsqueeze(0))
-
-    count = 0
-    for x, y, tasks in DataLoader(dataset, batch_size=block, collate_fn=dataset.collate_fn):
-        x, y = x.to(device), y.to(device)
-        for task in tasks.unique().tolist():  # one task per experience in practice
-            rows = tasks == task
-            grads = torch.func.vmap(torch.func.grad(sample_loss), in_dims=(None, 0, 0, None))(
-                params, x[rows], y[rows], task
-            )
-            for name, g in grads.items():
-                importances[name].data += g.pow(2).sum(0)
-        count += len(y)
-    for imp in importances.values():
-        imp.data /= float(count)
-    model.train()
-    return importances
-
-
-class SIPlugin(SynapticIntelligencePlugin):
-    """Avalanche's SI plugin with two changes, so that it computes Zenke et al.'s (and van
-    de Ven & Tolias') importance:
-
-    * On the CPU, Avalanche's ``extract_weights`` stores ``param.detach().cpu().flatten()``,
-      which *is* the live parameter there (``.cpu()`` copies only from a GPU). The anchor
-      w* and the weights before each step then alias the current weights: every update
-      is measured as zero and the penalty is zero. The snapshots are cloned here.
-    * Avalanche clips each parameter's importance at 0.001 (``update_ewc_data(clip_to=
-      0.001)``); the published c values assume no clipping, so none is applied.
-    """
-
-    @staticmethod
-    def _detach_copies(data: dict) -> None:
-        for item in data.values():
-            item.data = item.data.clone()
-
-    def before_training_exp(self, strategy, **kwargs) -> None:
-        super().before_training_exp(strategy, **kwargs)
-        self._detach_copies(self.ewc_data[0])  # the anchor w* = weights at the task's start
-
-    def before_training_iteration(self, strategy, **kwargs) -> None:
-        super().before_training_iteration(strategy, **kwargs)
-        self._detach_copies(self.syn_data["old_theta"])
-
-    def after_training_exp(self, strategy, **kwargs) -> None:
-        SynapticIntelligencePlugin.update_ewc_data(
-            strategy.model,
-            self.ewc_data,
-            self.syn_data,
-            float("inf"),
-            self.excluded_parameters,
-            1,
-            eps=self.eps,
-        )
-
-
-class _Permute:
-    """Per-sample pixel permutation of a flat image (Permuted-MNIST tasks share one tensor)."""
-
-    def __init__(self, perm: torch.Tensor) -> None:
-        self.perm = perm
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return x[self.perm]
-
-
-def avalanche_stream(benchmark: Benchmark, task_labels: list[int], label_offsets: list[int]):
-    """The benchmark as an Avalanche scenario (``train_stream``, ``test_stream``):
-    experience t holds task t's samples with task label ``task_labels[t]`` and class labels
-    ``y + label_offsets[t]``. Tensors are wrapped, not copied."""
-
-    def dataset(x, y, perm, label, offset):
-        y = y.cpu() + offset
-        return _make_taskaware_tensor_classification_dataset(
-            x.cpu(),
-            y,
-            transform=None if perm is None else _Permute(perm.cpu()),
-            task_labels=label,
-            targets=y.tolist(),
-        )
-
-    train, test = [], []
-    for task, label, offset in zip(benchmark.tasks, task_labels, label_offsets, strict=True):
-        train.append(dataset(task.x_train, task.y_train, task.perm, label, offset))
-        test.append(dataset(task.x_test, task.y_test, task.perm, label, offset))
-    return with_classes_timeline(with_task_labels(benchmark_from_datasets(train=train, test=test)))
 
 
 def num_iters(cfg: Config, task: TaskData) -> int:
@@ -574,83 +367,3 @@ class Baseline:
 def base_params(model: nn.Module) -> int:
     """Scalars of the target network itself (all heads; LoRA adapters left out)."""
     return sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
-
-
-# Plugin attributes that hold what a plugin has learned (all else is configuration).
-PLUGIN_STATE = {
-    FisherEWCPlugin: ("saved_params", "importances"),
-    SIPlugin: ("ewc_data", "syn_data"),
-}
-
-
-def model_state(model: nn.Module) -> dict:
-    """Parameters and buffers, and the tasks and classes each Avalanche ``MultiTaskModule``
-    has seen (not in ``state_dict``; a multi-task forward depends on them)."""
-    seen = {
-        name: (set(m.known_train_tasks_labels), m.max_class_label)
-        for name, m in model.named_modules()
-        if isinstance(m, MultiTaskModule)
-    }
-    return {"tensors": model.state_dict(), "multi_task": seen}
-
-
-def load_model_state(model: nn.Module, state: dict) -> None:
-    """Restore :func:`model_state` into a model of the same structure."""
-    model.load_state_dict(state["tensors"])
-    modules = dict(model.named_modules())
-    for name, (tasks, max_class) in state["multi_task"].items():
-        modules[name].known_train_tasks_labels = set(tasks)
-        modules[name].max_class_label = max_class
-
-
-def plugin_state(plugin) -> dict:
-    """What ``plugin`` has learned so far, as tensors and numbers (for a checkpoint)."""
-    if isinstance(plugin, LwFPlugin):
-        lwf = plugin.lwf
-        prev = None if lwf.prev_model is None else model_state(lwf.prev_model)
-        return {
-            "prev_model": prev,
-            "prev_classes_by_task": dict(lwf.prev_classes_by_task),
-            "expcount": lwf.expcount,
-        }
-    if isinstance(plugin, ReplayPlugin):
-        policy = plugin.storage_policy
-        groups = {k: buffer_samples(g) for k, g in policy.buffer_groups.items()}
-        return {"groups": groups, "max_size": policy.max_size, "num_exps": policy._num_exps}
-    for kind, names in PLUGIN_STATE.items():
-        if isinstance(plugin, kind):
-            return {name: getattr(plugin, name) for name in names}
-    return {}
-
-
-def load_plugin_state(plugin, state: dict, model: nn.Module) -> None:
-    """Restore :func:`plugin_state` into a fresh ``plugin`` of a strategy over ``model``."""
-    if isinstance(plugin, LwFPlugin):
-        lwf = plugin.lwf
-        if state["prev_model"] is not None:
-            lwf.prev_model = copy.deepcopy(model)
-            load_model_state(lwf.prev_model, state["prev_model"])
-        lwf.prev_classes_by_task.update(state["prev_classes_by_task"])
-        lwf.expcount = state["expcount"]
-    elif isinstance(plugin, ReplayPlugin):
-        policy = plugin.storage_policy
-        policy.max_size, policy._num_exps = state["max_size"], state["num_exps"]
-        for key, saved in state["groups"].items():
-            group = ReservoirSamplingBuffer(saved["max_size"])
-            (task,) = saved["t"].unique().tolist()  # a group holds one experience
-            group.buffer = _make_taskaware_tensor_classification_dataset(
-                saved["x"], saved["y"], task_labels=task, targets=saved["y"].tolist()
-            )
-            group._buffer_weights = saved["weights"]
-            policy.buffer_groups[key] = group
-    else:
-        for name, value in state.items():
-            setattr(plugin, name, value)
-
-
-def buffer_samples(group: ReservoirSamplingBuffer) -> dict:
-    """A replay group's samples as tensors: inputs as the strategy sees them (transforms
-    applied), labels, task labels, and the reservoir weights."""
-    items = [group.buffer[i] for i in range(len(group.buffer))]
-    x, y, t = (torch.stack([torch.as_tensor(item[k]) for item in items]) for k in range(3))
-    return {"x": x, "y": y, "t": t, "weights": group._buffer_weights, "max_size": group.max_size}

@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 
 from hypercl.config import Config, Scenario
-from hypercl.data.benchmarks import Benchmark, TaskData
+from hypercl.data.tasks import Benchmark, TaskData
 from hypercl.methods.base import OnStep
-from hypercl.methods.learner import Heads, HNetLearner, build_learner
+from hypercl.methods.learner import HNetLearner, build_learner
 from hypercl.metrics import hnet_stored_params, param_counts
+from hypercl.nets.heads import Heads
 
 
 class HNetMethod:

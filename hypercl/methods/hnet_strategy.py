@@ -34,8 +34,9 @@ from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 from torch.utils.data import DataLoader
 
-from hypercl.methods.learner import BatchSampler, HNetLearner
-from hypercl.methods.regularizer import lookahead_params
+from hypercl.data.batches import BatchSampler
+from hypercl.methods.learner import HNetLearner
+from hypercl.methods.lookahead import lookahead_params
 
 
 class HNetModule(MultiTaskModule):

@@ -13,70 +13,23 @@ One training step on task t (batch x [B, ...], local labels y [B])::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 from hypercl.config import Config, MethodConfig, MethodName, TrainConfig
-from hypercl.data.benchmarks import TaskData
+from hypercl.data.batches import BatchSampler
+from hypercl.data.tasks import TaskData
 from hypercl.errors import NonFiniteLossError
 from hypercl.methods.cuda_graph import GraphedStep
 from hypercl.methods.inference import head_logits, infer_task_and_class
-from hypercl.methods.regularizer import OutputRegularizer, lookahead_params
+from hypercl.methods.lookahead import lookahead_params
+from hypercl.methods.regularizer import OutputRegularizer
 from hypercl.methods.scratch import ScratchWeights
+from hypercl.nets.heads import Heads
 from hypercl.nets.hnets import HyperNetwork, build_hnet
 from hypercl.nets.targets import FunctionalTarget, build_target
-
-
-@dataclass(frozen=True)
-class Heads:
-    """How the target's outputs are split into heads: ``num_heads`` x ``head_size``."""
-
-    num_heads: int
-    head_size: int
-
-    @property
-    def out_features(self) -> int:
-        return self.num_heads * self.head_size
-
-    def slice(self, task_id: int) -> slice:
-        """Output units of task ``task_id`` (a shared head when there is one head)."""
-        start = (task_id % self.num_heads) * self.head_size
-        return slice(start, start + self.head_size)
-
-
-class BatchSampler:
-    """Endless shuffled mini-batches of indices into a tensor of ``n`` rows.
-
-    Each epoch is a fresh permutation drawn from ``generator``; an incomplete last batch of
-    an epoch is dropped. Indices live on ``device``.
-    """
-
-    def __init__(
-        self, n: int, batch_size: int, generator: torch.Generator, device: torch.device
-    ) -> None:
-        self.n, self.batch_size = n, min(batch_size, n)
-        self.generator, self.device = generator, device
-        self.perm = torch.empty(0, dtype=torch.long, device=device)
-        self.pos = 0
-
-    def state_dict(self) -> dict:
-        return {"perm": self.perm.cpu(), "pos": self.pos}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.perm, self.pos = state["perm"].to(self.device), state["pos"]
-
-    def next(self) -> torch.Tensor:
-        """Indices of the next batch: [batch_size] long."""
-        if self.pos + self.batch_size > self.perm.numel():
-            self.perm = torch.randperm(self.n, generator=self.generator).to(self.device)
-            self.pos = 0
-        idx = self.perm[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
-        return idx
-
 
 StepCallback = Callable[[int, dict[str, torch.Tensor]], None]
 

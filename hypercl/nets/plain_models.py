@@ -24,7 +24,7 @@ import torch
 from avalanche.models import MultiTaskModule
 from torch import nn
 
-from hypercl.methods.learner import Heads
+from hypercl.nets.heads import Heads
 from hypercl.nets.targets import FunctionalTarget
 
 MASKED = -1e9  # logit of a class not seen yet: softmax weight exactly 0 in float32
