@@ -17,7 +17,7 @@ one of its runs carries no fingerprint or one that is not *current* (the rule be
   it stale.
 
 The digest is the sha256 of, for every file in sorted order of its repository-relative
-path (``hypercl/learner.py``, ``conf/method/hnet.yaml``), the path and the file's bytes
+path (``hypercl/methods/learner.py``, ``conf/method/hnet.yaml``), the path and the file's bytes
 (line endings normalised to ``\\n``); its first 12 hex digits are the fingerprint. Any byte
 counts, comments and docstrings included: simple and never wrong in the silent direction.
 Package versions and hardware are not part of it; ``results.json`` records them apart.
@@ -52,7 +52,9 @@ REPORTING_MODULES = frozenset(
         "errors.py",  # error classes and their messages
         "fingerprint.py",  # this module (its EQUIVALENT list must not change the fingerprint)
         "methods/hnet_strategy.py",  # the hypernetwork for users' Avalanche pipelines
+        "methods/hnet_strategy_module.py",  # its module and the user's model made functional
         "launch/",  # Hydra callbacks (run-directory checks) and sweep handling
+        "bench/",  # speed and memory benchmarks (results/bench*.md), not results.json
         "report/",  # results files as given, W&B, tables and figures from results.json
     }
 )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The paper's MNIST runs: benchmark x scenario x method x seeds, as Hydra multiruns. Every
 # job writes results.json into RUNS/<experiment>/<method>/seed<k>/;
-# `python -m hypercl.report.tables RUNS` turns them into results/mnist.md, .csv and figures.
+# `python -m hypercl.report.tables RUNS --name mnist --readme README.md` turns them into results/mnist.md, .csv, figures and README's results block.
 #
 #   scripts/reproduce_mnist.sh                                   # one job after another
 #   METHODS=hnet,finetune,ewc,online_ewc,si,lwf,replay,joint,separate,lora scripts/reproduce_mnist.sh

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from avalanche_mnist import _to_tensors, avalanche_split_mnist, perm_mnist_stream
 from torchvision.datasets import MNIST
 
 from hypercl.config import Activation, MethodConfig, TrainConfig
-from hypercl.data.mnist import perm_mnist, perm_mnist_stream, pixel_permutations
+from hypercl.data.mnist import perm_mnist, pixel_permutations, split_mnist
 from hypercl.data.tasks import TaskData
 from hypercl.methods.inference import entropy, head_logits, infer_task_and_class
 from hypercl.methods.learner import HNetLearner
@@ -135,3 +136,19 @@ def test_cl2_uses_one_shared_head_and_cl3_needs_the_right_task():
         # "during": only the embeddings learned so far are candidates
         _, only_first = learner.evaluate(1, data, num_learned=1, infer_task=True)
         assert only_first == 0.0
+
+
+def test_split_mnist_read_directly_equals_the_avalanche_stream(mnist_dir):
+    ours, avalanche = split_mnist(mnist_dir), avalanche_split_mnist(mnist_dir)
+    for mine, theirs in zip(ours.tasks, avalanche.tasks, strict=True):
+        for field in ("x_train", "y_train", "x_test", "y_test"):
+            assert torch.equal(getattr(mine, field), getattr(theirs, field)), field
+
+
+def test_perm_mnist_read_directly_equals_the_avalanche_stream(mnist_dir):
+    ours = perm_mnist(mnist_dir, num_tasks=1).tasks[0]
+    stream = perm_mnist_stream(mnist_dir, [None])
+    x_train, y_train = _to_tensors(stream.train_stream[0].dataset)
+    x_test, y_test = _to_tensors(stream.test_stream[0].dataset)
+    assert torch.equal(ours.x_train, x_train) and torch.equal(ours.y_train, y_train)
+    assert torch.equal(ours.x_test, x_test) and torch.equal(ours.y_test, y_test)

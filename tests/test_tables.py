@@ -13,7 +13,10 @@ import pytest
 
 from hypercl import fingerprint
 from hypercl.fingerprint import code_fingerprint
-from hypercl.report.tables import FULL_BUDGET, STALE, build
+from hypercl.report.paper import FULL_BUDGET
+from hypercl.report.readme import BEGIN, END
+from hypercl.report.runs import STALE
+from hypercl.report.tables import build
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -219,6 +222,63 @@ def test_committed_tables_are_regenerated_exactly(tmp_path, name):
             continue
         expected = (REPO / "results" / f"{name}{suffix}").read_text()
         assert (out / f"{name}{suffix}").read_text() == expected, name + suffix
+
+
+def _readme_block(text: str) -> str:
+    return text[text.index(BEGIN) : text.index(END) + len(END)]
+
+
+def test_readme_block_is_the_hypernetwork_rows_beside_the_paper(runs_dir, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# intro\n\n{BEGIN}\n| old | table |\n{END}\n\nthe sentence below\n")
+    paths = build(runs_dir, tmp_path / "results", "mnist", readme=readme)
+    assert paths["readme"] == readme
+    assert readme.read_text() == (
+        f"# intro\n\n{BEGIN}\n"
+        "| benchmark | scenario | method | code | n | iters/task | final acc. | paper "
+        "| during acc. | device |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+        "| Split-MNIST (5 tasks) | CL1 | hnet |  | 3 | 2000 | 99.20 ± 0.12 | 99.79 ± 0.01 "
+        "| 100.20 | cpu |\n"
+        f"{END}\n\nthe sentence below\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["no markers\n", f"{END}\n{BEGIN}\n", f"{BEGIN}\n{END}\n{BEGIN}\n{END}\n"]
+)
+def test_readme_without_one_marked_block_is_one_clear_message(runs_dir, tmp_path, text):
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    with pytest.raises(SystemExit, match=re.escape(f"{readme} needs one line {BEGIN}")):
+        build(runs_dir, tmp_path / "results", "mnist", readme=readme)
+    assert readme.read_text() == text
+
+
+def test_committed_readme_table_is_regenerated_exactly(tmp_path):
+    """README.md's results block is what the command named under it makes of the committed
+    MNIST runs (on a copy of the README: the committed file is left alone)."""
+    readme = REPO / "README.md"
+    if not readme.exists() or not (REPO / "results" / "runs" / "mnist").exists():
+        pytest.skip("no README or committed mnist runs")
+    committed = readme.read_text()
+    command = "python -m hypercl.report.tables results/runs/mnist --name mnist --readme README.md"
+    assert f"`{command}`" in committed.replace("\n", " ")  # the sentence under the table
+    copy = tmp_path / "README.md"
+    copy.write_text(committed)
+    cmd = [sys.executable, *command.split()[1:-1], str(copy), "--out", str(tmp_path / "results")]
+    cmd += ["--explanations", "results/mnist_explanations.csv"]
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
+    assert _readme_block(copy.read_text()) == _readme_block(committed)
+
+
+def test_report_modules_import_one_way():
+    """Each module of hypercl/report imports only the table modules listed before it."""
+    order = ["runs", "paper", "rows", "markdown", "figures", "readme", "tables"]
+    for i, module in enumerate(order):
+        source = (REPO / "hypercl" / "report" / f"{module}.py").read_text()
+        imported = set(re.findall(r"^from hypercl\.report\.(\w+) import", source, re.M))
+        assert imported <= set(order[:i]), (module, imported - set(order[:i]))
 
 
 def _write_run(runs: Path, method: str, seed: int, final: float, fingerprint_value) -> None:

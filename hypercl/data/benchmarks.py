@@ -24,7 +24,7 @@ from hypercl.data.files import (
     corrupt_message,
     missing_data_files,
 )
-from hypercl.data.mnist import perm_mnist, split_mnist
+from hypercl.data.mnist import download_mnist, perm_mnist, split_mnist
 from hypercl.data.tasks import Benchmark
 from hypercl.errors import DataError, HyperclError
 
@@ -49,9 +49,11 @@ def build_benchmark(cfg: BenchmarkConfig, data_dir: Path, download: bool = True)
         corrupt = corrupt_data_files(cfg.name, data_dir)
         if corrupt:
             raise DataError(corrupt_message(cfg.name, datasets, corrupt))
-    if "MNIST" in DATASETS[cfg.name]:
-        check_mnist_labels(data_dir)
     try:
+        if "MNIST" in DATASETS[cfg.name]:
+            if missing:  # hypercl reads MNIST's files itself; torchvision only downloads
+                download_mnist(data_dir)
+            check_mnist_labels(data_dir)
         return _load_benchmark(cfg, data_dir)
     except HyperclError:
         raise

@@ -9,48 +9,64 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from hypercl.config import ConfigError
 from hypercl.data.tasks import Benchmark, TaskData
 
 
-def _to_tensors(dataset, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """An Avalanche (x, y, task) dataset -> x [N, ...] float32, y [N] long."""
-    xs, ys = [], []
-    for x, y, *_ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        xs.append(x)
-        ys.append(y)
-    return torch.cat(xs).float(), torch.cat(ys).long()
+def read_idx(path: Path) -> torch.Tensor:
+    """An IDX file (MNIST's format: magic, sizes, then uint8 data) as a uint8 tensor."""
+    data = path.read_bytes()
+    ndim = data[3]
+    shape = [int.from_bytes(data[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim)]
+    values = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    return torch.from_numpy(values.reshape(shape).copy())
 
 
-def _experience_tensors(train_exp, test_exp) -> TaskData:
-    x_train, y_train = _to_tensors(train_exp.dataset)
-    x_test, y_test = _to_tensors(test_exp.dataset)
-    return TaskData(x_train, y_train, x_test, y_test)
+def read_mnist(data_dir: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """MNIST from torchvision's layout under data_dir, read directly (no dataset objects):
+    {"train" | "test": (images uint8 [N, 28, 28], labels long [N])}."""
+    raw = data_dir / "MNIST" / "raw"
+    return {
+        split: (
+            read_idx(raw / f"{prefix}-images-idx3-ubyte"),
+            read_idx(raw / f"{prefix}-labels-idx1-ubyte").long(),
+        )
+        for split, prefix in (("train", "train"), ("test", "t10k"))
+    }
+
+
+def download_mnist(data_dir: Path) -> None:
+    """Let torchvision download MNIST into data_dir (only called when files are missing)."""
+    from torchvision.datasets import MNIST
+
+    for train in (True, False):
+        MNIST(str(data_dir), train=train, download=True)
+
+
+def _as_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1] (torchvision's ToTensor)."""
+    return images.unsqueeze(1).float().div_(255)
 
 
 def split_mnist(data_dir: Path, num_tasks: int = 5) -> Benchmark:
-    """Split-MNIST: 5 tasks of 2 digits (0/1, 2/3, 4/5, 6/7, 8/9), pixels in [0, 1]."""
-    from avalanche.benchmarks.classic import SplitMNIST
+    """Split-MNIST: 5 tasks of 2 digits (0/1, 2/3, 4/5, 6/7, 8/9), pixels in [0, 1].
 
+    Samples are ordered as Avalanche's ``SplitMNIST`` orders them (tested equal): a task's
+    first class, then its second, each in the files' order; labels local (0, 1).
+    """
     if num_tasks != 5:
         raise ConfigError(
             f"benchmark.num_tasks={num_tasks} is invalid: split_mnist has exactly 5 tasks."
         )
-    stream = SplitMNIST(
-        n_experiences=5,
-        return_task_id=True,
-        fixed_class_order=list(range(10)),
-        class_ids_from_zero_in_each_exp=True,
-        dataset_root=str(data_dir),
-        train_transform=None,  # Avalanche's MNIST already yields [1, 28, 28] floats in [0, 1]
-        eval_transform=None,
-    )
-    tasks = [
-        _experience_tensors(train_exp, test_exp)
-        for train_exp, test_exp in zip(stream.train_stream, stream.test_stream, strict=True)
-    ]
+    mnist = read_mnist(data_dir)
+
+    def task_split(split: str, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = mnist[split]
+        idx = torch.cat([(labels == c).nonzero().flatten() for c in (2 * t, 2 * t + 1)])
+        return _as_float(images[idx]), labels[idx] - 2 * t
+
+    tasks = [TaskData(*task_split("train", t), *task_split("test", t)) for t in range(5)]
     return Benchmark("split_mnist", tasks, tuple(tasks[0].x_train.shape[1:]), head_size=2)
 
 
@@ -81,44 +97,6 @@ class PadFlattenPermute:
         return x if self.perm is None else x[self.perm]
 
 
-def perm_mnist_stream(data_dir: Path, perms: list[torch.Tensor | None], padding: int = 2):
-    """Permuted-MNIST as an Avalanche benchmark: one experience (task label t) per perm.
-
-    Built like Avalanche's ``PermutedMNIST``, but with zero padding (28x28 -> 32x32 by
-    default, input 1024) and ``None`` meaning an unpermuted task.
-    """
-    from avalanche.benchmarks.classic.cmnist import (
-        DefaultTransformGroups,
-        _make_taskaware_classification_dataset,
-        get_mnist_dataset,
-        make_avalanche_dataset,
-        nc_benchmark,
-    )
-
-    mnist_train, mnist_test = get_mnist_dataset(str(data_dir))
-    train_sets, test_sets = [], []
-    for perm in perms:
-        frozen = DefaultTransformGroups((PadFlattenPermute(padding, perm), None))
-        for source, sets in ((mnist_train, train_sets), (mnist_test, test_sets)):
-            sets.append(
-                make_avalanche_dataset(
-                    _make_taskaware_classification_dataset(source),
-                    frozen_transform_groups=frozen,
-                )
-            )
-    return nc_benchmark(
-        train_sets,
-        test_sets,
-        n_experiences=len(perms),
-        task_labels=True,
-        shuffle=False,
-        class_ids_from_zero_in_each_exp=True,
-        one_dataset_per_exp=True,
-        train_transform=None,
-        eval_transform=None,
-    )
-
-
 def perm_mnist(
     data_dir: Path,
     num_tasks: int = 10,
@@ -128,12 +106,19 @@ def perm_mnist(
 ) -> Benchmark:
     """Permuted-MNIST-N (van Oswald et al. protocol by default), 10 classes per task.
 
-    The padded images are loaded once through the Avalanche stream of an unpermuted task;
-    each task applies its own permutation (see :func:`pixel_permutations`) per batch.
+    The padded images [N, side * side] are loaded once, grouped by class (as Avalanche's
+    stream of an unpermuted task gives them, tested equal); each task applies its own
+    permutation (see :func:`pixel_permutations`) per batch.
     """
     side = 28 + 2 * padding
     perms = pixel_permutations(num_tasks, side * side, data_seed, permute_first_task)
-    base = perm_mnist_stream(data_dir, [None], padding)
-    plain = _experience_tensors(base.train_stream[0], base.test_stream[0])
+    mnist = read_mnist(data_dir)
+
+    def padded(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = mnist[split]
+        order = torch.argsort(labels, stable=True)  # grouped by class, as Avalanche's stream
+        return F.pad(_as_float(images[order]), [padding] * 4).flatten(1), labels[order]
+
+    plain = TaskData(*padded("train"), *padded("test"))
     tasks = [replace(plain, perm=perm) for perm in perms]
     return Benchmark("perm_mnist", tasks, (side * side,), head_size=10)

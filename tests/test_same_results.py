@@ -1,0 +1,25 @@
+"""Same seed, same numbers across refactors: small runs of the current code give accuracy
+matrices bit-identical (CPU) to those recorded by the code before the package was
+reorganised (commit 70fdda9, `tests/reference_matrices.json`, made by the same
+configurations through the CLI). A change that alters a number fails here; if the change
+is intended, re-record the file and say so in the commit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_train_run import compose_config
+
+from hypercl.experiment import run
+
+RECORDED = json.loads((Path(__file__).parent / "reference_matrices.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED["runs"]))
+def test_accuracy_matrix_is_bit_identical_to_the_recorded_one(name, tmp_path, mnist_dir):
+    recorded = RECORDED["runs"][name]
+    cfg = compose_config(*recorded["overrides"], f"data_dir={mnist_dir}")
+    results = run(cfg, tmp_path)
+    assert results["acc_matrix"] == recorded["acc_matrix"]
