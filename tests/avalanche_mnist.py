@@ -4,12 +4,14 @@ must equal exactly."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from hypercl.data.mnist import pixel_permutations
 from hypercl.data.tasks import Benchmark, TaskData
 
 
@@ -95,3 +97,23 @@ def perm_mnist_stream(data_dir: Path, perms: list[torch.Tensor | None], padding:
         train_transform=None,
         eval_transform=None,
     )
+
+
+def avalanche_perm_mnist(
+    data_dir: Path,
+    num_tasks: int = 10,
+    data_seed: int = 42,
+    padding: int = 2,
+    permute_first_task: bool = False,
+) -> Benchmark:
+    """Permuted-MNIST-N (van Oswald et al. protocol by default), 10 classes per task.
+
+    The padded images are loaded once through the Avalanche stream of an unpermuted task;
+    each task applies its own permutation (see :func:`pixel_permutations`) per batch.
+    """
+    side = 28 + 2 * padding
+    perms = pixel_permutations(num_tasks, side * side, data_seed, permute_first_task)
+    base = perm_mnist_stream(data_dir, [None], padding)
+    plain = _experience_tensors(base.train_stream[0], base.test_stream[0])
+    tasks = [replace(plain, perm=perm) for perm in perms]
+    return Benchmark("perm_mnist", tasks, (side * side,), head_size=10)
