@@ -1,4 +1,4 @@
-"""Every bad input in docs/running.md's table "Bad input" is tried here as a user would:
+"""Every bad input in docs/checkpoints.md's table "Bad input" is tried here as a user would:
 the command fails with a non-zero exit code and one clear message (no traceback), and
 nothing that was already written is changed."""
 
@@ -126,10 +126,10 @@ def test_nan_loss_keeps_the_last_good_checkpoint(tmp_path, mnist_dir):
 
 
 def test_docs_list_every_bad_input():
-    readme = (REPO / "docs" / "running.md").read_text()
+    readme = (REPO / "docs" / "checkpoints.md").read_text()
     for overrides, _, code in CASES:
         row = next((line for line in readme.splitlines() if f"`{overrides}`" in line), None)
-        assert row is not None, f"docs/running.md's bad-input table lacks `{overrides}`"
+        assert row is not None, f"docs/checkpoints.md's bad-input table lacks `{overrides}`"
         assert f"| {code} |" in row
 
 

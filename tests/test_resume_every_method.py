@@ -14,7 +14,7 @@ from hypercl.progress import Interrupted
 SMALL = ("experiment=split_mnist_cl1", "seed=2", "num_threads=1", "train.iters_per_task=8")
 METHODS = {
     "finetune_one_adam": ("method=finetune", "method.reset_optimizer=false"),
-    "online_ewc": ("method=online_ewc",),
+    "online_ewc": ("method=online_ewc", "method.fisher_batch_size=128"),  # cheap Fisher
     "si": ("method=si",),
     "lwf": ("method=lwf",),
     "replay": ("method=replay", "method.replay_mem_size=100"),
