@@ -8,11 +8,6 @@ import math
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
 RESULTS_FILE = "results.json"
 MATRIX_CSV = "accuracy_matrix.csv"
 MATRIX_PNG = "accuracy_matrix.png"
@@ -36,6 +31,11 @@ def write_matrix_csv(path: Path, acc: list[list[float | None]]) -> None:
 
 def plot_matrix(path: Path, acc: list[list[float | None]], title: str) -> None:
     """Annotated heatmap of the accuracy matrix."""
+    import matplotlib  # here, not at import: a run pays for it only when it plots
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     n = len(acc)
     grid = [[math.nan if a is None else a for a in row] for row in acc]
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * n, 0.8 + 0.6 * n))
