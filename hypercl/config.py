@@ -188,6 +188,17 @@ class TrainConfig:
     # accuracies are reported next to the test ones, so tuning never needs the test set.
     val_fraction: float = 0.0
 
+    def iters_per_epoch(self, num_train: int) -> int:
+        """Full batches in one pass over ``num_train`` samples (the last partial is dropped)."""
+        return max(1, num_train // self.batch_size)
+
+    def task_iters(self, num_train: int) -> int:
+        """Training steps for a task of ``num_train`` samples: ``epochs_per_task`` epochs if
+        set, else ``iters_per_task``."""
+        if self.epochs_per_task is None:
+            return self.iters_per_task
+        return self.epochs_per_task * self.iters_per_epoch(num_train)
+
 
 @dataclass
 class LoggerConfig:

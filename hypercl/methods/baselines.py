@@ -93,13 +93,6 @@ log = logging.getLogger("hypercl")
 PER_TASK_MODELS = (MethodName.separate, MethodName.lora)
 
 
-def num_iters(cfg: Config, task: TaskData) -> int:
-    """Iterations for a task, counted as :meth:`hypercl.methods.learner.HNetLearner.num_iters`."""
-    if cfg.train.epochs_per_task is None:
-        return cfg.train.iters_per_task
-    return cfg.train.epochs_per_task * max(1, len(task.y_train) // cfg.train.batch_size)
-
-
 class Baseline:
     """Builds the models and strategies of one baseline and evaluates them."""
 
@@ -132,7 +125,8 @@ class Baseline:
         return f"{self.name.value} (Avalanche), hyperparameters {self.hparams}"
 
     def num_iters(self, task_id: int) -> int:
-        return num_iters(self.cfg, self.benchmark.tasks[task_id])
+        """Iterations of a task, counted as the hypernetwork learner counts them."""
+        return self.cfg.train.task_iters(len(self.benchmark.tasks[task_id].y_train))
 
     # --- models -------------------------------------------------------------------
     def new_model(self) -> nn.Module:
@@ -210,8 +204,8 @@ class Baseline:
         """Train task t for its iterations (joint: all tasks at once, with the budget of the
         whole sequence); ``on_step(step, {"loss": loss})`` after each iteration."""
         assert start_step == 0, "baselines resume from the start of a task"
-        budget = sum(map(self.num_iters, range(self.num_tasks))) if self.trains_once else None
-        self.budget.budget = budget or self.num_iters(t)
+        tasks = range(self.num_tasks) if self.trains_once else [t]
+        self.budget.budget = sum(map(self.num_iters, tasks))
         self.budget.on_step = lambda step, loss: on_step(step, {"loss": loss})
         if self.trains_once:
             self.train_joint(self.experiences)

@@ -48,12 +48,7 @@ class HNetMethod:
         return self.learner.num_iters(self.tasks[task_id])
 
     def train_task(self, task_id: int, on_step: OnStep, start_step: int) -> None:
-        beta = self.cfg.method.beta
-
-        def with_total(step: int, losses: dict[str, torch.Tensor]) -> None:
-            on_step(step, {"loss": losses["loss_task"] + beta * losses["loss_reg"], **losses})
-
-        self.learner.train_task(task_id, self.tasks[task_id], with_total, resume=start_step > 0)
+        self.learner.train_task(task_id, self.tasks[task_id], on_step, resume=start_step > 0)
 
     def evaluate(
         self, task_id: int, data: TaskData, num_learned: int

@@ -103,7 +103,8 @@ class HNetLearner:
         return F.cross_entropy(logits, y)
 
     def train_step(self, task_id: int, optimizer: torch.optim.Adam, x, y) -> dict:
-        """One optimizer step; returns detached losses (no host sync)."""
+        """One optimizer step; returns detached losses (no host sync): ``loss`` (the loss
+        minimised), ``loss_task``, ``loss_reg``."""
         optimizer.zero_grad(set_to_none=True)
         loss_task = self.task_loss(task_id, x, y)
         loss_task.backward()
@@ -119,7 +120,8 @@ class HNetLearner:
             self.step_count.add_(1)
             bad = ~torch.isfinite(loss_task + loss_reg) & (self.first_bad_step == 0)
             self.first_bad_step.copy_(torch.where(bad, self.step_count, self.first_bad_step))
-        return {"loss_task": loss_task.detach(), "loss_reg": loss_reg.detach()}
+            loss = loss_task + self.method.beta * loss_reg  # the loss minimised
+        return {"loss": loss, "loss_task": loss_task.detach(), "loss_reg": loss_reg.detach()}
 
     def check_finite(self, task_id: int) -> None:
         """Raise :class:`NonFiniteLossError` if a loss of this task was NaN or infinite."""
@@ -136,13 +138,11 @@ class HNetLearner:
 
     def iters_per_epoch(self, data: TaskData) -> int:
         """Full batches in one pass over the task's training set (the last partial is dropped)."""
-        return max(1, len(data.y_train) // self.train_cfg.batch_size)
+        return self.train_cfg.iters_per_epoch(len(data.y_train))
 
     def num_iters(self, data: TaskData) -> int:
         """Training steps for a task: ``epochs_per_task`` epochs if set, else ``iters_per_task``."""
-        if self.train_cfg.epochs_per_task is None:
-            return self.train_cfg.iters_per_task
-        return self.train_cfg.epochs_per_task * self.iters_per_epoch(data)
+        return self.train_cfg.task_iters(len(data.y_train))
 
     def init_bn_stats(self, task_id: int) -> None:
         """Fresh running statistics for task ``task_id`` (or the shared set without per-task BN)."""
