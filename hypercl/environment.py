@@ -6,7 +6,9 @@ import ctypes
 import os
 import platform
 import random
+import re
 import subprocess
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -94,6 +96,27 @@ def keep_freed_memory() -> bool:
         and libc.mallopt(m_trim_threshold, 2**31 - 1)
         and libc.mallopt(m_top_pad, 64 * 2**20)
     )
+
+
+# Warnings every run of some method prints that say nothing about the run, each as
+# (message, category, module that warns). Avalanche's EvaluationPlugin warns that it has no
+# loggers: the baselines give it none on purpose (the experiment loop does the logging).
+KNOWN_WARNINGS = [
+    (
+        "No loggers specified, metrics will not be logged",
+        UserWarning,
+        "avalanche.training.plugins.evaluation",
+    ),
+]
+
+
+def silence_known_warnings() -> None:
+    """Ignore exactly the :data:`KNOWN_WARNINGS` (whole message, category and module);
+    every other warning still shows."""
+    for message, category, module in KNOWN_WARNINGS:
+        warnings.filterwarnings(
+            "ignore", re.escape(message) + "$", category, re.escape(module) + "$"
+        )
 
 
 def seed_everything(seed: int) -> torch.Generator:

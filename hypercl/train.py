@@ -16,7 +16,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from hypercl.config import Config, validate
-from hypercl.environment import git_commit, keep_freed_memory, seed_everything
+from hypercl.environment import (
+    git_commit,
+    keep_freed_memory,
+    seed_everything,
+    silence_known_warnings,
+)
 from hypercl.errors import HyperclError
 from hypercl.experiment import run
 from hypercl.launch.sweeps import objective, sweep_job
@@ -36,6 +41,7 @@ def main(cfg: DictConfig) -> float | None:
     without a validation split, never the test accuracy. A user error
     (:class:`HyperclError`) prints one line and exits with its code.
     """
+    silence_known_warnings()  # e.g. Avalanche's "no loggers" (the loop logs)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         config: Config = OmegaConf.to_object(cfg)

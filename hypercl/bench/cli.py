@@ -11,16 +11,22 @@ import torch
 
 import hypercl.bench
 from hypercl.bench.allocator import bench_allocator, step_probe
+from hypercl.bench.batched_seeds import bench_batched_seeds
+from hypercl.bench.compiled import bench_compile
 from hypercl.bench.device import on_gpu, use_device
 from hypercl.bench.full_runs import bench_full_run
 from hypercl.bench.matmul import bench_head_layout, square_matmul_peak, target_matmul_peak
 from hypercl.bench.memory import bench_memory, memory_probe
 from hypercl.bench.presets import CIFAR_SETTINGS, ROOT, SETTINGS
 from hypercl.bench.report import host_name, write_report
+from hypercl.bench.startup import bench_startup
 from hypercl.bench.step_parts import bench_step_parts
 from hypercl.bench.steps import bench_steps
 from hypercl.bench.task_inference import bench_inference
 from hypercl.environment import keep_freed_memory
+
+STARTUP_OUT = ROOT / "results" / "bench_startup.md"
+THROUGHPUT_OUT = ROOT / "results" / "bench_throughput.md"
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -46,6 +52,23 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench.md")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--cifar", action="store_true", help="also time ResNet-32/ZenkeNet steps")
+    parser.add_argument(
+        "--startup", action="store_true",
+        help="only start-up: imports and time to a run's first step (results/bench_startup.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batched-seeds", action="store_true",
+        help="only N seeds' steps, sequential vs batched (results/bench_throughput.md)",
+    )  # fmt: skip
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument(
+        "--compile", action="store_true",
+        help="only torch.compile vs eager steps (results/bench_throughput.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
+        help="presets of --batched-seeds and --compile",
+    )  # fmt: skip
     # Internal: one measurement in a fresh process, printed as a JSON line.
     parser.add_argument("--memory-probe", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--step-probe", nargs=3, help=argparse.SUPPRESS)
@@ -89,6 +112,49 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         print(json.dumps(step_probe(experiment, int(num_prev), args.repeats)))
         return
     assert args.repeats >= 5, "report medians of at least 5 repeats"
+    if args.batched_seeds or args.compile:
+        rows = []
+        out = args.out if args.out != parser().get_default("out") else THROUGHPUT_OUT
+        notes = [
+            "Batched seeds: N learners (own initialisation, optimizer, random batch each) "
+            "take one step each in turn (sequential), or one step of all N stacked along a "
+            "leading dim (hypercl.bench.batched_seeds, bmm over seeds; the same parameters "
+            "per seed, tests/test_bench_batched_seeds.py). Task 2 of 10, one previous task "
+            "regularized, fast regularizer, lookahead, fused Adam. seed_steps_per_s = N / "
+            "seconds.",
+            "torch.compile: hypercl.bench.compiled (task loss and regularizer compiled with "
+            "inductor; the lookahead and fused Adam stay eager). compile_seconds: the first "
+            "two steps minus two eager steps; max_abs_param_diff (hypernetwork) and "
+            "max_abs_weight_diff (generated target weights of the tasks so far): after 20 "
+            "identical steps.",
+        ]
+        if load >= 1:
+            notes.append(
+                f"Other jobs ran on this machine (load {load:.1f} on {os.cpu_count()} cores): "
+                "every time is inflated. With more runnable threads than cores, a 2-thread "
+                "step waits at each op for a descheduled OpenMP peer, which costs many small "
+                "ops (sequential) more than a few large ones (batched): 2-thread ratios from "
+                "such a run measure the contention, not the batching. Rerun on a quiet machine."
+            )
+        extra = {"cpu": host_name(), "cores": os.cpu_count(), "load": load, "notes": notes}
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            if args.batched_seeds:
+                bench_batched_seeds(args.repeats, rows, args.settings, args.seeds)
+            if args.compile:
+                bench_compile(args.repeats, rows, args.settings)
+            extra["threads"] = threads
+            write_report(rows, out, args.repeats, extra)  # after each thread count
+        print(out.read_text())
+        return
+    if args.startup:
+        rows: list[dict] = []
+        bench_startup(rows, args.repeats)
+        out = args.out if args.out != parser().get_default("out") else STARTUP_OUT
+        extra = {"cpu": host_name(), "cores": os.cpu_count(), "load": load, "threads": 1}
+        write_report(rows, out, args.repeats, extra)
+        print(out.read_text())
+        return
     square_n = 8192 if on_gpu() else 2048
     torch.set_num_threads(max(args.threads))
     square_before = square_matmul_peak(args.repeats, square_n)  # the host's speed, at start

@@ -50,6 +50,25 @@ TABLES = [
      {"seconds": _MS, "minor_faults_per_step": "{:.0f}"}),
     ("Allocator speed-up (default / tuned step time)", "allocator_ratio",
      ["setting", "threads", "ratio"], {"ratio": _S}),
+    ("Start-up (1 thread; each probe a fresh process): wall seconds (median, min) and CPU "
+     "seconds (user + system, median; robust to other jobs on the cores)", "startup",
+     ["variant", "seconds", "min_seconds", "cpu_seconds", "repeats"],
+     {"seconds": "{:.2f}", "min_seconds": "{:.2f}", "cpu_seconds": "{:.2f}"}),
+    ("torch.compile (inductor) vs eager: training step (seconds per step)", "compile",
+     ["setting", "threads", "previous_tasks", "variant", "seconds", "compile_seconds",
+      "max_abs_param_diff", "max_abs_weight_diff"],
+     {"seconds": _MS, "compile_seconds": "{:.1f}", "max_abs_param_diff": "{:.2e}",
+      "max_abs_weight_diff": "{:.2e}"}),
+    ("torch.compile speed-up (eager / compiled step time)", "compile_ratio",
+     ["setting", "threads", "previous_tasks", "variant", "ratio"], {"ratio": _S}),
+    ("Seeds as a batch dimension: N independent training steps, one after another "
+     "(sequential) or as one batched step", "batched_seeds",
+     ["setting", "threads", "previous_tasks", "seeds", "variant", "seconds",
+      "seed_steps_per_s"],
+     {"seconds": _MS, "seed_steps_per_s": "{:.1f}"}),
+    ("Seeds as a batch dimension: speed-up (sequential / batched time for N seeds)",
+     "batched_ratio", ["setting", "threads", "previous_tasks", "seeds", "ratio"],
+     {"ratio": _S}),
     ("Full-budget runs (real MNIST)", "full_run",
      ["setting", "variant", "seed", "threads", "seconds", "train_seconds", "final_acc_mean"],
      {"seconds": "{:.0f}", "train_seconds": "{:.0f}", "final_acc_mean": _S}),
@@ -92,11 +111,19 @@ def write_report(rows: list[dict], path_md: Path, repeats: int, extra: dict) -> 
         "measured in the same run, and the variants of a table (fast/direct, previous tasks, "
         "stages, inference sizes, layouts) are timed interleaved, one repeat of each in turn. "
         "Inputs are random tensors of the benchmark's shape.",
-        f"- Square {extra['square_n']}x{extra['square_n']} float32 matmul: "
-        f"{extra['square_peak']:.1f} GFLOP/s "
-        + ("(GPU, TF32 off)" if on_gpu() else f"({extra['threads']} threads)")
-        + f"; {extra['square_before']:.1f} at the start. A gap between the two means the "
-        "host's speed changed during the run (other jobs or VMs): its times do not compare.",
+        *(
+            [
+                f"- Square {extra['square_n']}x{extra['square_n']} float32 matmul: "
+                f"{extra['square_peak']:.1f} GFLOP/s "
+                + ("(GPU, TF32 off)" if on_gpu() else f"({extra['threads']} threads)")
+                + f"; {extra['square_before']:.1f} at the start. A gap between the two means the "
+                "host's speed changed during the run (other jobs or VMs): its times do not "
+                "compare."
+            ]
+            if "square_peak" in extra
+            else []
+        ),
+        *[f"- {note}" for note in extra.get("notes", [])],
         f"- Load average over the minute before the benchmark started: {extra['load']:.2f} "
         "(about 0 on an idle machine; each busy core adds about 1, and other work inflates "
         "every time here).",
