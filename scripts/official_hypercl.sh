@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Run the official HNET code (chrhenning/hypercl, commit e325678) on Split-MNIST HNET+ENT
+# here, on CPU with one thread, and append one CSV row per run to
+# results/official/split_mnist_ent.csv.
+#
+# Usage (from the repository root, venv active):
+#   scripts/official_hypercl.sh setup                      # copy + patch + data links
+#   scripts/official_hypercl.sh run SCENARIO N_ITER SEED...  # e.g. run 3 500 1 2 3
+#
+# Environment:
+#   OFFICIAL_SRC   a git clone/mirror of chrhenning/hypercl (default: the fetch tool's mirror
+#                  /work/.mirror/chrhenning+hypercl/repo; else `git clone
+#                  https://github.com/chrhenning/hypercl`)
+#   OFFICIAL_DIR   where the patched copy lives (default /work/official/hypercl)
+#   MNIST_RAW      folder with the four MNIST *-ubyte.gz files (default data/MNIST/raw)
+#   OFFICIAL_BATCHED_ENT  1 (default): the patched, batched ENT test (same per-sample
+#                  entropies, one batch per task; see PATCHES.md); 0: the original
+#                  batch-size-1 loop (about 5 min of CPU per run's tests).
+#
+# Patches (scripts/official_hypercl.patch, described in $OFFICIAL_DIR/PATCHES.md) only make
+# the 2019 code run with torch 2.x / numpy 2.x / matplotlib 3.x without tensorboardX or
+# LaTeX, let --n_iter take effect, and add the opt-in batched ENT test.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+COMMIT=e325678
+OFFICIAL_SRC="${OFFICIAL_SRC:-/work/.mirror/chrhenning+hypercl/repo}"
+OFFICIAL_DIR="${OFFICIAL_DIR:-/work/official/hypercl}"
+MNIST_RAW="${MNIST_RAW:-$REPO_ROOT/data/MNIST/raw}"
+PATCH="$REPO_ROOT/scripts/official_hypercl.patch"
+CSV="$REPO_ROOT/results/official/split_mnist_ent.csv"
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+export OFFICIAL_BATCHED_ENT="${OFFICIAL_BATCHED_ENT:-1}"
+
+setup() {
+  if [ ! -d "$OFFICIAL_SRC" ]; then
+    echo "no official source at $OFFICIAL_SRC: set OFFICIAL_SRC to a clone of" \
+      "https://github.com/chrhenning/hypercl" >&2
+    exit 1
+  fi
+  rm -rf "$OFFICIAL_DIR"
+  mkdir -p "$OFFICIAL_DIR"
+  git -C "$OFFICIAL_SRC" archive "$COMMIT" | tar -x -C "$OFFICIAL_DIR"
+  (cd "$OFFICIAL_DIR" && git apply "$PATCH")
+  mkdir -p "$OFFICIAL_DIR/datasets/MNIST"  # the code reads ../datasets/MNIST/*.gz from mnist/
+  for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz \
+    t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    ln -sf "$MNIST_RAW/$f" "$OFFICIAL_DIR/datasets/MNIST/$f"
+  done
+  echo "official code at $OFFICIAL_DIR (commit $COMMIT, patched)"
+}
+
+# One run: scenario (2|3), n_iter, seed -> a CSV row.
+run_one() {
+  local scen=$1 n_iter=$2 seed=$3
+  local out="/tmp/official_hypercl/cl${scen}_n${n_iter}_s${seed}"
+  rm -rf "$out"
+  mkdir -p "$(dirname "$out")"
+  local t0 t1
+  t0=$(date +%s.%N)
+  (cd "$OFFICIAL_DIR/mnist" && python train_splitMNIST.py --infer_task_id \
+    --infer_with_entropy --cl_scenario "$scen" --n_iter "$n_iter" --random_seed "$seed" \
+    --out_dir "$out") >"$out.log" 2>&1
+  t1=$(date +%s.%N)
+  python - "$out/performance_overview.txt" "$scen" "$seed" "$n_iter" "$t0" "$t1" "$CSV" <<'EOF'
+import csv, os, re, sys
+import torch
+path, scen, seed, n_iter, t0, t1, csv_path = sys.argv[1:]
+kv = {}
+for line in open(path):
+    key, _, val = line.strip().partition(" ")
+    kv[key] = val
+nums = lambda s: [float(x) for x in re.findall(r"[-+]?\d+\.\d+|\d+", s)]
+accs = nums(kv["acc_after_list"])
+ti = nums(kv["overall_task_infer_accuracy_list"])
+row = {
+    "scenario": f"cl{scen}", "seed": seed, "n_iter": n_iter,
+    "acc_final_mean": f"{sum(accs) / len(accs):.4f}",
+    "acc_final_per_task": " ".join(f"{a:.4f}" for a in accs),
+    "task_infer_acc_mean": f"{sum(ti) / len(ti):.4f}",
+    "task_infer_acc_per_task": " ".join(f"{a:.4f}" for a in ti),
+    "wall_s": f"{float(t1) - float(t0):.1f}",
+    "torch": torch.__version__, "hardware": "2-core CPU, 1 thread",
+    "batched_ent_test": os.environ.get("OFFICIAL_BATCHED_ENT", "0"),
+}
+new = not os.path.exists(csv_path)
+os.makedirs(os.path.dirname(csv_path), exist_ok=True)
+with open(csv_path, "a", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(row))
+    if new:
+        w.writeheader()
+    w.writerow(row)
+print(row)
+EOF
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  run)
+    shift
+    scen=$1 n_iter=$2
+    shift 2
+    for seed in "$@"; do run_one "$scen" "$n_iter" "$seed"; done
+    ;;
+  *)
+    sed -n 2,20p "$0"
+    exit 2
+    ;;
+esac
