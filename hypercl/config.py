@@ -67,9 +67,20 @@ class MethodName(str, Enum):
     joint = "joint"  # all tasks at once, the upper bound (Avalanche JointTraining)
     separate = "separate"  # an independent target network per task
     lora = "lora"  # target trained on task 1, frozen; a low-rank adapter per later task
+    # Generative replay (hypercl.methods.replay_classifier, docs/replay.md):
+    hnet_replay = "hnet_replay"  # HNET+R: plain MLP + replay from a VAE whose decoder an hnet makes
+    dgr = "dgr"  # DGR+distill: the same, the decoder plain and protected by its own replay
 
 
 HNET_METHODS = (MethodName.hnet, MethodName.from_scratch)  # run by hypercl.methods.learner
+REPLAY_METHODS = (MethodName.hnet_replay, MethodName.dgr)  # hypercl.methods.replay_classifier
+
+
+class TaskInference(str, Enum):
+    """How ``method=hnet`` finds the task in CL2/CL3 (CL1: given, both are plain HNET)."""
+
+    ent = "ent"  # HNET+ENT: lowest predictive entropy over the learned embeddings
+    tir = "tir"  # HNET+TIR: a task-inference MLP trained with generative replay
 
 
 class RegTargets(str, Enum):
@@ -80,6 +91,14 @@ class RegTargets(str, Enum):
 class RegImpl(str, Enum):
     fast = "fast"  # exact, through Gram matrices of the linear head: cost flat in #tasks
     direct = "direct"  # the reference: regenerate every previous task's weights
+
+
+class EvalEvery(str, Enum):
+    """Which entries of the accuracy matrix are measured after each task."""
+
+    all = "all"  # every learned task after every task: the full lower triangle
+    diagonal = "diagonal"  # after task t only task t; the full last row at the end
+    none = "none"  # the last row only
 
 
 class LoggerKind(str, Enum):
@@ -150,6 +169,8 @@ class MethodConfig:
     # Baselines: a fresh Adam state at every task (as the hypernetwork learner). False keeps
     # one Adam state across tasks, the default of van de Ven & Tolias' code.
     reset_optimizer: bool = True
+    # method=hnet in CL2/CL3: ent (entropy) or tir (task-inference network + replay VAE).
+    task_inference: TaskInference = TaskInference.ent
 
 
 @dataclass
@@ -187,6 +208,11 @@ class TrainConfig:
     # Fraction of each task's training set held out for validation (0: none). Validation
     # accuracies are reported next to the test ones, so tuning never needs the test set.
     val_fraction: float = 0.0
+    # Which tasks are tested after each task (cost of the evaluation, #tasks^2/2 test sets
+    # with ``all``): ``all`` (the whole lower triangle), ``diagonal`` (after task t only
+    # task t, plus the full last row), ``none`` (the last row only). Entries not measured
+    # are null in results.json and blank in accuracy_matrix.csv.
+    eval_every_task: EvalEvery = EvalEvery.all
 
     def iters_per_epoch(self, num_train: int) -> int:
         """Full batches in one pass over ``num_train`` samples (the last partial is dropped)."""
@@ -198,6 +224,44 @@ class TrainConfig:
         if self.epochs_per_task is None:
             return self.iters_per_task
         return self.epochs_per_task * self.iters_per_epoch(num_train)
+
+
+def _replay_hnet() -> HNetConfig:
+    return HNetConfig(
+        kind=HNetKind.chunked,
+        hidden=[10, 10],
+        activation=Activation.elu,
+        task_emb_dim=96,
+        chunk_size=50000,
+        chunk_emb_dim=96,
+    )
+
+
+@dataclass
+class ReplayConfig:
+    """The replay VAE of HNET+TIR, HNET+R and DGR (:mod:`hypercl.replay`).
+
+    Defaults: the official code's Split-MNIST values (``chrhenning/hypercl``,
+    ``mnist/train_args_default.py``); the Permuted-MNIST presets override them. The
+    decoder's size depends on the method, as there: ``dec_hidden_tir`` (HNET+TIR) and
+    ``dec_hidden_r`` (HNET+R and DGR). Its condition is a one-hot task vector of
+    ``max(cond_dim, num_tasks)`` units (the official code fixes 100).
+    """
+
+    latent_dim: int = 100
+    cond_dim: int = 100  # one-hot task condition: max(cond_dim, num_tasks) units
+    enc_hidden: list[int] = field(default_factory=lambda: [400, 400])
+    dec_hidden_tir: list[int] = field(default_factory=lambda: [50, 150])
+    dec_hidden_r: list[int] = field(default_factory=lambda: [250, 350])
+    hnet: HNetConfig = field(default_factory=_replay_hnet)  # the decoder's hypernetwork
+    beta: float = 0.01  # rp_beta: output regularizer of the decoder's hypernetwork
+    enc_lr: float = 1e-3
+    dec_lr: float = 1e-3  # decoder hnet theta (HNET variants) or decoder weights (DGR)
+    dec_emb_lr: float = 1e-3  # the current task's decoder embedding
+    # VAE steps per task; null: the classifier's (train.iters_per_task / epochs_per_task)
+    iters_per_task: int | None = None
+    replay_weight: float = 0.5  # l_rew: loss = (1 - l_rew) * real + l_rew * replay
+    kd_temperature: float = 2.0  # HNET+R / DGR distillation temperature (loss scaled T^2)
 
 
 @dataclass
@@ -224,6 +288,7 @@ class Config:
     target: TargetConfig = field(default_factory=TargetConfig)
     hnet: HNetConfig = field(default_factory=HNetConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
@@ -273,6 +338,7 @@ def validate(cfg: Config) -> None:
         _require(cfg.num_threads > 0, "num_threads", cfg.num_threads, "must be positive or null")
     validate_cifar_fields(cfg)
     validate_baseline(cfg)
+    validate_replay(cfg)
 
 
 def validate_baseline(cfg: Config) -> None:
@@ -303,6 +369,87 @@ def validate_baseline(cfg: Config) -> None:
             f"method.name={name} starts a fresh Adam state at every task (only the baselines "
             "can keep one); remove the override",
         )
+
+
+def uses_replay(cfg: Config) -> bool:
+    """Whether the run trains the replay VAE (HNET+TIR in CL2/CL3, HNET+R, DGR)."""
+    tir = cfg.method.name == MethodName.hnet and cfg.method.task_inference == TaskInference.tir
+    return cfg.method.name in REPLAY_METHODS or (tir and cfg.scenario != Scenario.cl1)
+
+
+def validate_replay(cfg: Config) -> None:
+    """The task-inference choice and the ``replay.*`` values (only where they are used)."""
+    name = cfg.method.name.value
+    if cfg.method.task_inference == TaskInference.tir:
+        _require(
+            cfg.method.name == MethodName.hnet,
+            "method.task_inference",
+            "tir",
+            f"only method=hnet infers the task with a network (method.name={name}); "
+            "remove the override",
+        )
+    if not uses_replay(cfg):
+        return
+    mnist = (BenchmarkName.split_mnist, BenchmarkName.perm_mnist)
+    _require(
+        cfg.benchmark.name in mnist,
+        "benchmark.name",
+        cfg.benchmark.name.value,
+        f"method.name={name} with generative replay needs inputs in [0, 1] for its VAE: "
+        "use split_mnist or perm_mnist",
+    )
+    _require(
+        cfg.target.name == TargetName.mlp,
+        "target.name",
+        cfg.target.name.value,
+        f"method.name={name} with generative replay runs MLPs; use target=mlp",
+    )
+    _require(
+        not cfg.train.lr_milestones,
+        "train.lr_milestones",
+        list(cfg.train.lr_milestones),
+        f"method.name={name} with generative replay trains with a constant learning rate; set []",
+    )
+    if cfg.method.name in REPLAY_METHODS:
+        _require(
+            cfg.method.reset_optimizer,
+            "method.reset_optimizer",
+            cfg.method.reset_optimizer,
+            f"method.name={name} starts a fresh Adam state at every task (as the official "
+            "code); remove the override",
+        )
+    rp = cfg.replay
+    positive = {
+        "replay.latent_dim": rp.latent_dim,
+        "replay.cond_dim": rp.cond_dim,
+        "replay.hnet.task_emb_dim": rp.hnet.task_emb_dim,
+        "replay.hnet.chunk_size": rp.hnet.chunk_size,
+        "replay.hnet.chunk_emb_dim": rp.hnet.chunk_emb_dim,
+    }
+    if rp.iters_per_task is not None:
+        positive["replay.iters_per_task"] = rp.iters_per_task
+    for key, value in positive.items():
+        _require(value > 0, key, value, "must be a positive integer")
+    sizes = {
+        "replay.enc_hidden": rp.enc_hidden,
+        "replay.dec_hidden_tir": rp.dec_hidden_tir,
+        "replay.dec_hidden_r": rp.dec_hidden_r,
+        "replay.hnet.hidden": rp.hnet.hidden,
+    }
+    for key, value in sizes.items():
+        _require(all(s > 0 for s in value), key, list(value), "every layer size must be positive")
+    for key in ("enc_lr", "dec_lr", "dec_emb_lr", "kd_temperature"):
+        value = getattr(rp, key)
+        _require(math.isfinite(value) and value > 0, f"replay.{key}", value, "must be > 0")
+    _require(
+        math.isfinite(rp.beta) and rp.beta >= 0, "replay.beta", rp.beta, "must be a number >= 0"
+    )
+    _require(
+        0 <= rp.replay_weight < 1,
+        "replay.replay_weight",
+        rp.replay_weight,
+        "must be in [0, 1) (the weight of the replayed samples' loss)",
+    )
 
 
 def validate_budget(train: TrainConfig) -> None:

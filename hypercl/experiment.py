@@ -45,7 +45,7 @@ from hypercl.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from hypercl.config import HNET_METHODS, Config
+from hypercl.config import HNET_METHODS, REPLAY_METHODS, Config, EvalEvery, uses_replay
 from hypercl.data.benchmarks import build_benchmark
 from hypercl.data.tasks import Benchmark, with_validation
 from hypercl.environment import (
@@ -59,7 +59,7 @@ from hypercl.errors import NonFiniteLossError, RunDirError
 from hypercl.fingerprint import code_fingerprint
 from hypercl.methods.base import Method
 from hypercl.methods.hnet import HNetMethod
-from hypercl.metrics import accuracy_fields, validation_summary
+from hypercl.metrics import accuracy_fields, task_cost_fields, validation_summary
 from hypercl.progress import (
     EVALUATE,
     TRAIN,
@@ -80,6 +80,14 @@ def build_method(
     cfg: Config, benchmark: Benchmark, generator: torch.Generator, device: torch.device
 ) -> Method:
     """The hypernetwork learner, or an Avalanche baseline (imported only for those)."""
+    if uses_replay(cfg):  # HNET+TIR (CL2/CL3), HNET+R, DGR: docs/replay.md
+        if cfg.method.name in REPLAY_METHODS:
+            from hypercl.methods.replay_classifier import ReplayClassifierMethod
+
+            return ReplayClassifierMethod(cfg, benchmark, generator, device)
+        from hypercl.methods.hnet_tir import HNetTIRMethod
+
+        return HNetTIRMethod(cfg, benchmark, generator, device)
     if cfg.method.name in HNET_METHODS:
         return HNetMethod(cfg, benchmark, generator, device)
     from hypercl.methods.baselines import Baseline
@@ -144,6 +152,11 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
         method.load_state_dict(state["method"], progress.task, mid_task)
         set_rng_state(state["rng"], generator)
         log.info("resuming from %s: %s", ckpt_path, progress)
+    # Per-task cost (checkpoints written before it was recorded lack it: None there).
+    metrics.setdefault("task_train_time", [None] * num_tasks)
+    metrics.setdefault("task_steps", [0] * num_tasks)
+    metrics.setdefault("task_reg_bytes", [None] * num_tasks)
+    metrics.setdefault("task_started", None)  # [task, train_time when its step 0 began]
     acc, val_acc, task_infer = metrics["acc"], metrics["val_acc"], metrics["task_infer"]
     wall_before = metrics["wall_time"]
 
@@ -201,6 +214,8 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
                     train_time = partial(time_since, metrics["train_time"], time.perf_counter())
 
                     start_step = progress.step if progress.task == t else 0
+                    if start_step == 0:
+                        metrics["task_started"] = [t, metrics["train_time"]]
                     budget = sum(task_iters) if method.trains_once else iters
                     bar = tqdm(total=budget, desc=f"task {t + 1}/{num_tasks}", disable=None)
                     bar.update(start_step)
@@ -242,11 +257,15 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
 
                     method.train_task(t, on_step, start_step)
                     bar.close()
+                    record_task_cost(metrics, method, t, budget, train_time())
                     checkpoint(Progress(t, budget, EVALUATE), train_time())
                     kill_point(f"task{t + 1}:trained")
                     stop_if_signalled(stop, metrics["train_time"], None)
                 rows = range(num_tasks) if method.trains_once else [t]  # joint: one model
-                for j in range(t + 1):
+                evaluated = tasks_to_evaluate(t, num_tasks, cfg.train.eval_every_task)
+                if not evaluated:
+                    kill_point(f"task{t + 1}:evaluate")
+                for j in evaluated:
                     a, task_infer[j] = method.evaluate(j, tasks[j], t + 1)
                     v = None
                     if val_acc is not None:
@@ -256,7 +275,7 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
                             acc[i][j] = a
                             if val_acc is not None:
                                 val_acc[i][j] = v
-                    if j == 0:
+                    if j == evaluated[0]:
                         kill_point(f"task{t + 1}:evaluate")
                 logger.log_task(offset + iters, t, log_task_accuracies(t, num_tasks, acc[t]))
                 checkpoint(Progress(t + 1, 0, TRAIN), metrics["train_time"])
@@ -273,6 +292,11 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
                 ),
                 **method.results_fields(),
                 "train_time_s": metrics["train_time"],
+                **task_cost_fields(
+                    metrics["task_train_time"],
+                    metrics["task_steps"],
+                    None if regularizer_bytes(method) is None else metrics["task_reg_bytes"],
+                ),
                 "wall_time_s": wall_before + time.perf_counter() - started,
                 "resumed": state is not None,
                 **environment_fields(device, commit, fingerprint),
@@ -286,6 +310,33 @@ def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
     kill_point("results")
     announce(run_dir, results)
     return results
+
+
+def tasks_to_evaluate(t: int, num_tasks: int, mode: EvalEvery) -> list[int]:
+    """The tasks tested after training task ``t`` (0-based) under
+    ``train.eval_every_task``: ``all`` every learned task, ``diagonal`` task t alone,
+    ``none`` nothing; after the last task every mode tests all of them."""
+    if t == num_tasks - 1 or mode == EvalEvery.all:
+        return list(range(t + 1))
+    return [t] if mode == EvalEvery.diagonal else []
+
+
+def regularizer_bytes(method: Method) -> int | None:
+    """Bytes a method's output regularizer holds now (``HNetMethod.regularizer_bytes``);
+    None for methods without one (the baselines)."""
+    measure = getattr(method, "regularizer_bytes", None)
+    return None if measure is None else measure()
+
+
+def record_task_cost(metrics: dict, method: Method, t: int, steps: int, now: float) -> None:
+    """After task ``t``'s training: its training seconds (``now`` minus the run's training
+    time when its step 0 began; after a resume, the time kept by checkpoints: steps
+    redone after a kill count once, the lost ones not at all), steps, and the regularizer's
+    memory in bytes."""
+    started = metrics["task_started"]
+    metrics["task_train_time"][t] = now - started[1] if started and started[0] == t else None
+    metrics["task_steps"][t] = steps
+    metrics["task_reg_bytes"][t] = regularizer_bytes(method)
 
 
 def time_since(before: float, started: float) -> float:
@@ -304,25 +355,29 @@ def non_finite(t: int, step: int, cfg: Config, run_dir: Path) -> NonFiniteLossEr
     )
 
 
-def log_task_accuracies(t: int, num_tasks: int, row: list[float | None]) -> list[float]:
-    """Log row ``t`` of the accuracy matrix; returns its filled entries."""
-    accs = [a for a in row if a is not None]
+def log_task_accuracies(t: int, num_tasks: int, row: list[float | None]) -> list[float | None]:
+    """Log row ``t`` of the accuracy matrix (its measured entries); returns the row."""
+    accs = {j: a for j, a in enumerate(row) if a is not None}
+    if not accs:
+        log.info("after task %d/%d: not evaluated (train.eval_every_task)", t + 1, num_tasks)
+        return row
     log.info(
         "after task %d/%d: accuracy %s (mean %.2f)",
         t + 1,
         num_tasks,
-        " ".join(f"{a:.2f}" for a in accs),
-        sum(accs) / len(accs),
+        " ".join(f"T{j + 1} {a:.2f}" for j, a in accs.items()),
+        sum(accs.values()) / len(accs),
     )
-    return accs
+    return row
 
 
 def announce(run_dir: Path, results: dict) -> None:
     """The last lines of a run: its final accuracy and where its outputs are."""
+    during = results["during_acc_mean"]
     log.info(
-        "final accuracy %.2f (during %.2f) in %.0f s",
+        "final accuracy %.2f (during %s) in %.0f s",
         results["final_acc_mean"],
-        results["during_acc_mean"],
+        "not measured" if during is None else f"{during:.2f}",
         results["wall_time_s"],
     )
     print(f"Results written to {run_dir}: results.json, accuracy_matrix.csv/png, config.yaml")

@@ -1,7 +1,7 @@
 """Continual-learning metrics from the accuracy matrix, and parameter counts.
 
 ``acc[i][j]`` is the test accuracy (percent) on task j after training task i; entries with
-j > i (tasks not yet seen) are ``None``.
+j > i (tasks not yet seen), and those ``train.eval_every_task`` skips, are ``None``.
 """
 
 from __future__ import annotations
@@ -13,41 +13,80 @@ from torch import nn
 from hypercl.config import Config
 
 
-def during_accuracies(acc: list[list[float | None]]) -> list[float]:
-    """A[j][j] for every task j: accuracy right after learning it."""
-    return [float(acc[j][j]) for j in range(len(acc))]
+def _value(a: float | None) -> float | None:
+    return None if a is None else float(a)
 
 
-def final_accuracies(acc: list[list[float | None]]) -> list[float]:
+def _mean_if_all(values: list[float | None]) -> float | None:
+    """The mean, or None if any value is missing (a partial mean would mislead)."""
+    return mean(values) if values and all(v is not None for v in values) else None
+
+
+def during_accuracies(acc: list[list[float | None]]) -> list[float | None]:
+    """A[j][j] for every task j: accuracy right after learning it (None where not
+    measured: ``train.eval_every_task=none``)."""
+    return [_value(acc[j][j]) for j in range(len(acc))]
+
+
+def final_accuracies(acc: list[list[float | None]]) -> list[float | None]:
     """A[T-1][j]: accuracy on every task after learning the last one."""
-    return [float(a) for a in acc[-1]]
+    return [_value(a) for a in acc[-1]]
 
 
-def forgetting(acc: list[list[float | None]]) -> list[float]:
-    """Per task j < T-1: best accuracy before the end minus the final one (Chaudhry 2018)."""
+def forgetting(acc: list[list[float | None]]) -> list[float | None]:
+    """Per task j < T-1: best accuracy before the end minus the final one (Chaudhry 2018),
+    over the rows that measured task j (``diagonal``: A[j][j] only, so a lower bound of the
+    full matrix's value); None where no row before the last measured it, or the last did not."""
     last = len(acc) - 1
-    return [max(acc[i][j] for i in range(j, last)) - acc[last][j] for j in range(last)]
+    out: list[float | None] = []
+    for j in range(last):
+        before = [acc[i][j] for i in range(j, last) if acc[i][j] is not None]
+        out.append(max(before) - acc[last][j] if before and acc[last][j] is not None else None)
+    return out
 
 
 def backward_transfer(acc: list[list[float | None]]) -> float | None:
-    """BWT = mean over j < T-1 of A[T-1][j] - A[j][j] (Lopez-Paz & Ranzato 2017)."""
+    """BWT = mean over j < T-1 of A[T-1][j] - A[j][j] (Lopez-Paz & Ranzato 2017); None
+    for one task or where a term was not measured."""
     last = len(acc) - 1
     if last == 0:
         return None
-    return mean(acc[last][j] - acc[j][j] for j in range(last))
+    terms = [
+        None if acc[last][j] is None or acc[j][j] is None else acc[last][j] - acc[j][j]
+        for j in range(last)
+    ]
+    return _mean_if_all(terms)
 
 
 def summarize(acc: list[list[float | None]]) -> dict:
-    """All accuracy-matrix metrics as a flat dict (percent; None where undefined)."""
+    """All accuracy-matrix metrics as a flat dict (percent). Entries that were not measured
+    (``train.eval_every_task``) are None, and so is every mean that would need one."""
     during, final, forget = during_accuracies(acc), final_accuracies(acc), forgetting(acc)
     return {
         "during_acc": during,
         "final_acc": final,
-        "during_acc_mean": mean(during),
-        "final_acc_mean": mean(final),
+        "during_acc_mean": _mean_if_all(during),
+        "final_acc_mean": _mean_if_all(final),
         "forgetting": forget,
-        "forgetting_mean": mean(forget) if forget else None,
+        "forgetting_mean": _mean_if_all(forget),
         "bwt": backward_transfer(acc),
+    }
+
+
+def task_cost_fields(
+    train_time: list[float | None], steps: list[int], reg_bytes: list[int | None] | None
+) -> dict:
+    """Per-task cost for ``results.json``: training seconds of each task (None for a task
+    not trained on its own, e.g. ``joint``), its steps, the mean seconds per step, and the
+    bytes the output regularizer held while it trained (None: a method without one)."""
+    step_time = [
+        None if s is None or n == 0 else s / n for s, n in zip(train_time, steps, strict=True)
+    ]
+    return {
+        "task_train_time_s": train_time,
+        "task_steps": steps,
+        "task_step_time_s": step_time,
+        "task_reg_memory_bytes": reg_bytes,
     }
 
 
@@ -109,6 +148,7 @@ def accuracy_fields(
         "train_subset": cfg.benchmark.train_subset,
         "test_subset": cfg.benchmark.test_subset,
         "task_iters": task_iters,
+        "eval_every_task": cfg.train.eval_every_task.value,
         "acc_matrix": acc,
         **summarize(acc),
         "task_infer_acc": task_infer,

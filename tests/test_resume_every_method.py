@@ -23,6 +23,10 @@ METHODS = {
     "joint": ("method=joint",),
     "from_scratch": ("method.name=from_scratch", "method.beta=0"),
     "hnet_cl3": ("experiment=split_mnist_cl3", "train.checkpoint_every=3"),
+    # generative replay: resume from the task's start (classifier, inference net and VAE)
+    "hnet_tir_cl3": ("experiment=split_mnist_cl3", "method.task_inference=tir"),
+    "hnet_replay_cl3": ("experiment=split_mnist_cl3", "method=hnet_replay"),
+    "dgr": ("method=dgr",),
 }
 
 

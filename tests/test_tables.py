@@ -274,11 +274,28 @@ def test_committed_readme_table_is_regenerated_exactly(tmp_path):
 
 def test_report_modules_import_one_way():
     """Each module of hypercl/report imports only the table modules listed before it."""
-    order = ["runs", "paper", "rows", "markdown", "figures", "readme", "tables"]
+    order = ["runs", "paper", "rows", "markdown", "table1", "figures", "readme", "tables"]
     for i, module in enumerate(order):
         source = (REPO / "hypercl" / "report" / f"{module}.py").read_text()
         imported = set(re.findall(r"^from hypercl\.report\.(\w+) import", source, re.M))
         assert imported <= set(order[:i]), (module, imported - set(order[:i]))
+
+
+def test_table1_view_puts_methods_in_columns_beside_the_paper(tmp_path):
+    """One row per scenario, the paper's hypernetwork columns always there, our cell above
+    the paper's tagged value, CL1's TIR cell repeating ENT's, and the generated lead."""
+    runs, current = tmp_path / "runs", "c0ffee000000"
+    for seed, final in [(1, 99.70), (2, 99.80)]:
+        _write_run(runs, "hnet", seed, final, current)
+    md = build(runs, tmp_path / "out", "t", current_fingerprint=current)["markdown"].read_text()
+    assert "| scenario | HNET+ENT | HNET+TIR | HNET+R | DGR+distill |" in md
+    assert "| CL1 | **99.75 ± 0.05** (n 2, 2000 it.)<br>paper 99.79 ± 0.01 [R] |" in md
+    assert "(n 2, 2000 it., same model as HNET+ENT)<br>paper 99.79 ± 0.01 [R]" in md
+    assert "| not run<br>paper 99.83 ± 0.01 [R] |" in md  # HNET+R, CL1
+    lead = (
+        "- Split-MNIST CL1 HNET+ENT: **matches** the paper (99.75 ± 0.05, n 2; paper 99.79 ± 0.01)"
+    )
+    assert lead in md
 
 
 def _write_run(runs: Path, method: str, seed: int, final: float, fingerprint_value) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from hypercl.config import Config, Scenario
+from hypercl.config import Config, MethodName, Scenario
 from hypercl.data.tasks import Benchmark, TaskData
 from hypercl.methods.base import OnStep
 from hypercl.methods.learner import HNetLearner, build_learner
@@ -63,10 +63,16 @@ class HNetMethod:
         data = self.tasks[min(task_id, len(self.tasks) - 1)]
         self.learner.load_state_dict(state, task_id, data, mid_task)
 
+    def regularizer_bytes(self) -> int:
+        """Bytes the output regularizer holds now (per-task cost in ``results.json``)."""
+        return self.learner.regularizer.memory_bytes()
+
     def results_fields(self) -> dict:
         learner, cfg = self.learner, self.cfg
+        variant = "hnet+ent" if self.infer_task else "hnet"  # CL1: TIR and ENT are plain HNET
         return {
             **self.counts,
+            "method_variant": variant if cfg.method.name == MethodName.hnet else "from_scratch",
             "method_hparams": {"beta": cfg.method.beta},
             **hnet_stored_params(learner.hnet, learner.target.buffer_numel, cfg.target.per_task_bn),
         }

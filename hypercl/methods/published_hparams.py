@@ -18,6 +18,10 @@ VAN_DE_VEN = {
     ("perm_mnist", "cl2"): {"ewc": 500.0, "online_ewc": 1000.0, "gamma": 0.9, "si": 5.0},
     ("perm_mnist", "cl3"): {"ewc": 1.0, "online_ewc": 5.0, "gamma": 1.0, "si": 0.1},
 }
+# PermutedMNIST-100 (task-incremental): what von Oswald et al. (2020) ran van de Ven's code
+# with for their Perm-100 figure (hypercl:mnist/README.rst: "--ewc --online --lambda=100
+# --gamma=1", "--si --c=0.1"). Other scenarios of 100 tasks fall back to VAN_DE_VEN.
+PERM100 = {("perm_mnist", "cl1"): {"online_ewc": 100.0, "gamma": 1.0, "si": 0.1}}
 
 
 def hyperparameters(cfg: Config, benchmark: str, num_tasks: int) -> dict:
@@ -30,6 +34,8 @@ def hyperparameters(cfg: Config, benchmark: str, num_tasks: int) -> dict:
 def _method_hyperparameters(cfg: Config, benchmark: str, num_tasks: int) -> dict:
     m, name = cfg.method, cfg.method.name
     published = VAN_DE_VEN.get((benchmark, cfg.scenario.value), {})
+    if num_tasks >= 100:
+        published = {**published, **PERM100.get((benchmark, cfg.scenario.value), {})}
 
     def pick(value, key: str, config_key: str):
         if value is not None:

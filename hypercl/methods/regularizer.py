@@ -228,6 +228,17 @@ class OutputRegularizer:
             self.stack = w_ref_t.new_empty(2 * h + 1, chunk)
             self.stack[:h] = w_ref_t
 
+    def memory_bytes(self) -> int:
+        """Bytes held for the previous tasks: the snapshot (what a checkpoint keeps: stored
+        outputs or rows and head, or the frozen theta with ``online``) and, ``fast``, the
+        Gram matrices, the scratch stack and the heads' pieces derived from it."""
+        if self.num_prev == 0:
+            return 0
+        tensors = [*self.snap.values(), *(self.grams or ())]
+        tensors += [] if self.stack is None else [self.stack]
+        tensors += [piece[4] for piece in self.head_segments]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
     def state_dict(self) -> dict:
         """What a checkpoint keeps: the number of previous tasks and the snapshot."""
         return {"num_prev": self.num_prev, "snap": self.snap}

@@ -53,8 +53,9 @@ def mnist_figures(runs: list[dict], out_dir: Path) -> list[Path]:
                 f"{title}: final accuracy per task (mean over seeds)",
             )
         )
-        during = [np.nanmean(np.diag(m)) for m in matrices]
-        final = [np.nanmean(m[-1]) for m in matrices]
+        # NaN (no bar) where a diagonal entry was not measured (train.eval_every_task=none)
+        during = [np.mean(np.diag(m)) for m in matrices]
+        final = [np.mean(m[-1]) for m in matrices]
         written.append(
             _plot_bars(
                 out_dir / f"{stem}_during_vs_final.png",

@@ -178,9 +178,11 @@ class WandbLogger(NullLogger):
             "losses", step, {"task": task_id + 1, **{f"train/{k}": v for k, v in losses.items()}}
         )
 
-    def log_task(self, step: int, task_id: int, accuracies: list[float]) -> None:
-        metrics = {f"test/acc_task_{j + 1}": a for j, a in enumerate(accuracies)}
-        metrics["test/acc_mean_so_far"] = sum(accuracies) / len(accuracies)
+    def log_task(self, step: int, task_id: int, accuracies: list[float | None]) -> None:
+        # accuracies[j]: task j's; None where not measured (train.eval_every_task)
+        metrics = {f"test/acc_task_{j + 1}": a for j, a in enumerate(accuracies) if a is not None}
+        if metrics:
+            metrics["test/acc_mean_so_far"] = sum(metrics.values()) / len(metrics)
         self._log("task", step, {"task": task_id + 1, **metrics})
 
     def log_results(self, results: dict, matrix_png: Path) -> None:

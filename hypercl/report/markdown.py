@@ -15,6 +15,11 @@ def format_acc(mean: float, err: float) -> str:
     return f"{mean:.2f}" if math.isnan(err) else f"{mean:.2f} ± {err:.2f}"
 
 
+def format_float(value: float | None) -> str:
+    """Two decimals; empty where not measured (None or NaN), never a made-up number."""
+    return "" if value is None or math.isnan(value) else f"{value:.2f}"
+
+
 def format_count(value: int | float | None) -> str:
     """An integer with thousands separators; empty where unknown."""
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,}"
@@ -71,7 +76,7 @@ def mnist_markdown(table: pd.DataFrame, name: str) -> list[str]:
             lines.append(
                 f"| {r['scenario'].upper()} | {r['method']} | {r['code']} | {r['n']} "
                 f"| {format_budget(r)} | {format_acc(r['final_acc_mean'], r['final_acc_sem'])} "
-                f"| {format_paper(r)} | {r['during_acc_mean']:.2f} "
+                f"| {format_paper(r)} | {format_float(r['during_acc_mean'])} "
                 f"| {format_count(r['params_stored_total'])} "
                 f"| {format_count(r['params_stored_per_task'])} | {r['wall_time_s_mean']:.0f} "
                 f"| {r['device']} | {r['note']} |"
@@ -110,12 +115,12 @@ def cifar_markdown(table: pd.DataFrame) -> list[str]:
         )
         lines.append("|---" * (9 + 2 * num_tasks) + "|")
         for _, r in block.iterrows():
-            finals = " | ".join(f"{r[f'final_t{j + 1}']:.2f}" for j in range(num_tasks))
-            durings = " | ".join(f"{r[f'during_t{j + 1}']:.2f}" for j in range(num_tasks))
+            finals = " | ".join(format_float(r[f"final_t{j + 1}"]) for j in range(num_tasks))
+            durings = " | ".join(format_float(r[f"during_t{j + 1}"]) for j in range(num_tasks))
             lines.append(
                 f"| {r['method']} | {r['code']} | {r['n']} | {r['seeds']} | {r['budget']} "
                 f"| {format_acc(r['final_acc_mean'], r['final_acc_sem'])} "
-                f"| {r['during_acc_mean']:.2f} | {finals} | {durings} "
+                f"| {format_float(r['during_acc_mean'])} | {finals} | {durings} "
                 f"| {r['wall_time_s_mean']:.0f} | {r['device']} |"
             )
         lines.append("")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hypercl.report.markdown import format_acc, format_budget, format_paper
+from hypercl.report.markdown import format_acc, format_budget, format_float, format_paper
 from hypercl.report.runs import BENCHMARK_TITLES
 
 BEGIN = "<!-- results:begin -->"
@@ -34,7 +34,7 @@ def readme_table(table: pd.DataFrame) -> list[str]:
         lines.append(
             f"| {benchmark} | {r['scenario'].upper()} | {r['method']} | {r['code']} | {r['n']} "
             f"| {format_budget(r)} | {format_acc(r['final_acc_mean'], r['final_acc_sem'])} "
-            f"| {format_paper(r)} | {r['during_acc_mean']:.2f} | {r['device']} |"
+            f"| {format_paper(r)} | {format_float(r['during_acc_mean'])} | {r['device']} |"
         )
     return lines
 

@@ -21,7 +21,8 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def write_matrix_csv(path: Path, acc: list[list[float | None]]) -> None:
-    """Rows: after training task i; columns: test task j; blank where j > i."""
+    """Rows: after training task i; columns: test task j; blank where not measured (j > i,
+    or skipped by ``train.eval_every_task``)."""
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["after_task", *[f"task_{j + 1}" for j in range(len(acc[0]))]])
@@ -30,7 +31,8 @@ def write_matrix_csv(path: Path, acc: list[list[float | None]]) -> None:
 
 
 def plot_matrix(path: Path, acc: list[list[float | None]], title: str) -> None:
-    """Annotated heatmap of the accuracy matrix."""
+    """Heatmap of the accuracy matrix (blank where not measured); values written in the
+    cells up to 20 tasks, larger matrices at a fixed size without them."""
     import matplotlib  # here, not at import: a run pays for it only when it plots
 
     matplotlib.use("Agg")
@@ -38,14 +40,16 @@ def plot_matrix(path: Path, acc: list[list[float | None]], title: str) -> None:
 
     n = len(acc)
     grid = [[math.nan if a is None else a for a in row] for row in acc]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * n, 0.8 + 0.6 * n))
+    small = n <= 20
+    size = (1.0 + 0.7 * n, 0.8 + 0.6 * n) if small else (10.0, 8.6)
+    fig, ax = plt.subplots(figsize=size)
     image = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")
-    for i in range(n):
+    for i in range(n if small else 0):
         for j in range(n):
             if acc[i][j] is not None:
                 color = "black" if acc[i][j] > 60 else "white"
                 ax.text(j, i, f"{acc[i][j]:.1f}", ha="center", va="center", color=color, fontsize=8)
-    ticks = list(range(n))
+    ticks = list(range(0, n, 1 if small else 10))
     ax.set_xticks(ticks, [str(t + 1) for t in ticks])
     ax.set_yticks(ticks, [str(t + 1) for t in ticks])
     ax.set_xlabel("evaluated task")

@@ -14,6 +14,7 @@ from hypercl.report.runs import (
     mean_matrix,
     method_label,
     method_order,
+    number,
     sem,
 )
 
@@ -35,7 +36,7 @@ def runs_frame(runs: list[dict]) -> pd.DataFrame:
                 "iters_per_task": iters_per_task(r),
                 "seed": r["seed"],
                 "final_acc": r["final_acc_mean"],
-                "during_acc": r["during_acc_mean"],
+                "during_acc": number(r["during_acc_mean"]),  # NaN: not measured
                 "params_stored_total": r.get("params_stored_total"),
                 "params_stored_per_task": r.get("params_stored_per_task"),
                 "wall_time_s": r.get("wall_time_s"),
@@ -139,7 +140,7 @@ def cifar_frame(runs: list[dict]) -> pd.DataFrame:
             "seeds": " ".join(str(s) for s in sorted(r["seed"] for r in group)),
             "final_acc_mean": finals.mean(),
             "final_acc_sem": sem(finals),
-            "during_acc_mean": float(np.mean([r["during_acc_mean"] for r in group])),
+            "during_acc_mean": float(np.mean([number(r["during_acc_mean"]) for r in group])),
         }
         row.update({f"final_t{j + 1}": matrices[-1][j] for j in range(num_tasks)})
         row.update({f"during_t{j + 1}": matrices[j][j] for j in range(num_tasks)})

@@ -14,7 +14,10 @@ import pandas as pd
 from hypercl.config import MethodName
 from hypercl.fingerprint import code_fingerprint, is_current
 
-METHOD_ORDER = [m.value for m in MethodName]  # table rows in the order of the config enum
+# Table rows in the order of the config enum; HNET+TIR (method hnet, task_inference tir) next
+# to HNET+ENT.
+METHOD_ORDER = [m.value for m in MethodName]
+METHOD_ORDER.insert(METHOD_ORDER.index("hnet") + 1, "hnet_tir")
 STALE = "stale (code changed since)"
 BENCHMARK_TITLES = {
     "split_mnist": "Split-MNIST",
@@ -70,8 +73,11 @@ def code_status(stale_runs: int, n: int) -> str:
 
 
 def method_label(run: dict) -> str:
-    """The method's name in tables; a variant that changes what a baseline measures gets
-    its own rows: ``"<method>, one Adam"`` for ``method.reset_optimizer=false``."""
+    """The method's name in tables; a variant that changes what a method measures gets
+    its own rows: ``"hnet_tir"`` for HNET+TIR (``method.task_inference=tir`` in CL2/CL3; in
+    CL1 it is plain HNET), ``"<method>, one Adam"`` for ``method.reset_optimizer=false``."""
+    if run.get("method_variant") == "hnet+tir":
+        return "hnet_tir"
     if (run.get("method_hparams") or {}).get("reset_optimizer") is False:
         return f"{run['method']}, one Adam"
     return run["method"]
@@ -100,6 +106,11 @@ def mean_matrix(runs: list[dict]) -> np.ndarray:
         [[[np.nan if a is None else a for a in row] for row in r["acc_matrix"]] for r in runs]
     )
     return stack.mean(axis=0)
+
+
+def number(value: float | None) -> float:
+    """A results.json number as a float, NaN where it is null (not measured)."""
+    return math.nan if value is None else float(value)
 
 
 def sem(values: pd.Series) -> float:

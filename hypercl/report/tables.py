@@ -42,6 +42,7 @@ This module is the command and :func:`build`; it imports the others, each of whi
 only those listed before it: :mod:`~hypercl.report.runs` (reading ``results.json``),
 :mod:`~hypercl.report.paper` (reference values, explanations, notes),
 :mod:`~hypercl.report.rows` (runs grouped into rows), :mod:`~hypercl.report.markdown`,
+:mod:`~hypercl.report.table1` (the paper's Table 1 layout),
 :mod:`~hypercl.report.figures` and :mod:`~hypercl.report.readme`.
 """
 
@@ -57,6 +58,7 @@ from hypercl.report.paper import REFERENCE_CSV, UNEXPLAINED, load_explanations, 
 from hypercl.report.readme import write_readme
 from hypercl.report.rows import cifar_frame, runs_frame, summary_frame
 from hypercl.report.runs import STALE, is_cifar, load_runs
+from hypercl.report.table1 import table1_markdown, verdicts
 
 
 def build(
@@ -98,6 +100,7 @@ def build(
     }
     if mnist_runs:
         table = summary_frame(runs_frame(mnist_runs), reference, explanations)
+        lines += table1_section(table, reference)
         lines += mnist_markdown(table, name)
         paths["csv"] = out / f"{name}.csv"
         table.to_csv(paths["csv"], index=False, float_format="%.4f")
@@ -130,6 +133,26 @@ def build(
         ]
     md_path.write_text("\n".join(lines) + "\n")
     return paths
+
+
+def table1_section(table, reference) -> list[str]:
+    """The Table 1 view (:mod:`hypercl.report.table1`) with its generated lead: which
+    hypernetwork cells match the paper within 2 SEM and which do not."""
+    lead = verdicts(table)
+    return [
+        "## Table 1 view: the paper's layout",
+        "",
+        "Hypernetwork cells at full budget against the paper (2 SEM, ours and the paper's "
+        "combined); details, notes and explanations in the per-method tables below:",
+        "",
+        *(lead or ["- no hypernetwork cell at full budget yet"]),
+        "",
+        "Each cell: ours, mean ± SEM (n seeds, iterations per task), and the paper's value, "
+        "tagged [V] verified against a quoted source or [R] recalled "
+        "(`hypercl/report/paper_reference.csv`, column `status`).",
+        "",
+        *table1_markdown(table, reference),
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,145 @@
+"""One task's training of the replay VAE (:class:`~hypercl.replay.vae.ReplayVAE`).
+
+Hypernetwork decoder (HNET+TIR, HNET+R; official ``train_vae_one_t``), task t::
+
+    L = BCE + KL / D  on the current task's batch, condition t, weights H(e_t)
+      + replay.beta * reg(theta + dtheta)     (t > 0; our OutputRegularizer, lookahead)
+
+with three Adam optimizers, fresh each task: the encoder (``replay.enc_lr``), the
+hypernetwork's theta, chunk embeddings included (``replay.dec_lr``), and the current task
+embedding (``replay.dec_emb_lr``); earlier embeddings stay frozen.
+
+Plain decoder (DGR, van de Ven & Tolias 2019): no regularizer; from task 2 on, the VAE
+also trains on samples of every earlier task drawn from its copy taken before the task
+(``ceil(B / t)`` per task, each with its own condition), weighted as theirs::
+
+    L = 1/(t+1) * L_vae(current) + (1 - 1/(t+1)) * L_vae(replayed)
+
+with Adam on the encoder and on the decoder's weights (``replay.dec_lr``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import torch
+
+from hypercl.config import RegImpl, RegTargets, ReplayConfig
+from hypercl.data.batches import BatchSampler
+from hypercl.data.tasks import TaskData
+from hypercl.errors import NonFiniteLossError
+from hypercl.methods.lookahead import lookahead_params
+from hypercl.methods.regularizer import OutputRegularizer
+from hypercl.replay.vae import ReplayVAE
+
+StepCallback = Callable[[int, dict[str, torch.Tensor]], None]
+
+log = logging.getLogger("hypercl")
+
+
+def phase_logger(phase: str, task_id: int, num_iters: int, log_every: int) -> StepCallback:
+    """on_step for a model trained besides the classifier (the VAE, the task-inference
+    net): every ``log_every`` steps and at the last, check the loss and log the losses to
+    ``train.log``. (The experiment loop's budget, progress bar and W&B curves count the
+    classifier's steps only, so ``results.json``'s ``task_iters`` stays the classifier's.)
+
+    Raises:
+        NonFiniteLossError: the loss is NaN or infinite.
+    """
+
+    def on_step(step: int, losses: dict[str, torch.Tensor]) -> None:
+        if step % log_every and step != num_iters:
+            return
+        values = {k: v.item() for k, v in losses.items()}
+        if not math.isfinite(values["loss"]):
+            raise NonFiniteLossError(
+                f"the {phase}'s loss became NaN or infinite in task {task_id + 1} by step "
+                f"{step}; lower its learning rate (replay.*_lr, train.lr) and start a new run "
+                "directory (another hydra.run.dir)."
+            )
+        text = " ".join(f"{k} {v:.4f}" for k, v in values.items())
+        log.info("task %d %s step %d/%d: %s", task_id + 1, phase, step, num_iters, text)
+
+    return on_step
+
+
+def adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
+    """Adam(0.9, 0.999) as the official code; fused (one pass; the lookahead reuses it)."""
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True)
+
+
+class VAETrainer:
+    """Trains a :class:`ReplayVAE` one task at a time.
+
+    Args:
+        vae: the replay model (on its device).
+        cfg: ``replay.*`` (learning rates, ``beta``).
+        batch_size: real samples per step (``train.batch_size``).
+        lookahead: evaluate the regularizer at theta + Adam's next step (``method.lookahead``).
+        generator: the run's generator (batches, noise, replay samples).
+    """
+
+    def __init__(
+        self,
+        vae: ReplayVAE,
+        cfg: ReplayConfig,
+        batch_size: int,
+        lookahead: bool,
+        generator: torch.Generator,
+    ) -> None:
+        self.vae, self.cfg, self.batch_size = vae, cfg, batch_size
+        self.lookahead, self.generator = lookahead, generator
+        self.regularizer = OutputRegularizer(RegTargets.stored, RegImpl.fast, None, generator)
+
+    def train_task(
+        self, task_id: int, data: TaskData, num_iters: int, on_step: StepCallback | None = None
+    ) -> None:
+        """Train the VAE on task ``task_id``'s training set for ``num_iters`` steps;
+        ``on_step(step, losses)`` after each (``loss`` is the loss minimised)."""
+        if num_iters == 0:
+            return
+        vae, cfg, device = self.vae, self.cfg, self.vae.device
+        vae.train()
+        sampler = BatchSampler(len(data.y_train), self.batch_size, self.generator, device)
+        ids = torch.tensor([task_id], device=device)
+        hnet = vae.dec_hnet
+        opt_enc = adam(list(vae.encoder.parameters()), cfg.enc_lr)
+        if hnet is not None:
+            use_reg = cfg.beta > 0 and task_id > 0
+            self.regularizer.snapshot(hnet, task_id if use_reg else 0)
+            opt_dec = adam(list(hnet.theta().values()), cfg.dec_lr)
+            opt_emb = adam([hnet.task_embs[task_id]], cfg.dec_emb_lr)
+            optimizers = [opt_enc, opt_dec, opt_emb]
+        else:
+            opt_dec = adam([vae.dec_plain.flat], cfg.dec_lr)
+            optimizers = [opt_enc, opt_dec]
+            previous = vae.dec_plain.flat.detach().clone()  # DGR: the copy that replays
+        for step in range(1, num_iters + 1):
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            x = data.train_batch(sampler.next())[0].flatten(1)[None]  # [1, B, D]
+            rec, kl = vae.loss(x, ids, self.generator)
+            losses = {"loss_rec": rec.detach(), "loss_kl": kl.detach()}
+            loss = rec + kl
+            if hnet is None and task_id > 0:  # DGR: replay the previous copy's samples
+                old = previous.expand(task_id, -1)
+                x_rep = vae.replay(task_id, self.batch_size, self.generator, old)
+                prev_ids = torch.arange(task_id, device=device)
+                rec_rep, kl_rep = vae.loss(x_rep, prev_ids, self.generator)
+                w_cur = 1.0 / (task_id + 1)
+                loss = w_cur * loss + (1 - w_cur) * (rec_rep + kl_rep)
+                losses["loss_replay"] = (rec_rep + kl_rep).detach()
+            loss.backward()
+            if hnet is not None and self.regularizer.num_prev > 0:
+                theta = lookahead_params(opt_dec, hnet.theta()) if self.lookahead else None
+                reg = self.regularizer(hnet, theta)
+                (cfg.beta * reg).backward()
+                losses["loss_reg"] = reg.detach()
+                loss = loss + cfg.beta * reg
+            for opt in optimizers:
+                opt.step()
+            if on_step is not None:
+                on_step(step, {"loss": loss.detach(), **losses})
+        vae.eval()
