@@ -108,7 +108,9 @@ def verdicts(table: pd.DataFrame) -> list[str]:
             (0 if math.isnan(r["final_acc_sem"]) else r["final_acc_sem"] ** 2)
             + (0 if math.isnan(r["paper_sem"]) else r["paper_sem"] ** 2)
         )
-        if sem > 0 and abs(diff) <= 2 * sem:
+        if r["n"] < 2:  # one seed: no SEM of ours, no verdict beyond the side
+            word = ("above" if diff > 0 else "below") + " (one seed, no SEM)"
+        elif sem > 0 and abs(diff) <= 2 * sem:
             word = "matches"
         else:
             word = "above" if diff > 0 else "below"
