@@ -1,8 +1,10 @@
 """Same seed, same numbers across refactors: small runs of the current code give accuracy
 matrices bit-identical (CPU) to those recorded by the code before the package was
 reorganised (commit 70fdda9, `tests/reference_matrices.json`, made by the same
-configurations through the CLI). A change that alters a number fails here; if the change
-is intended, re-record the file and say so in the commit.
+configurations through the CLI); the replay methods' entries (HNET+TIR, HNET+R, DGR) were
+added later and name the code that recorded them (``recorded_by``, fingerprint
+bca8d4ffdf80). A change that alters a number fails here; if the change is intended,
+re-record the file and say so in the commit.
 
 One intended difference is factored out: MNIST used to be loaded through Avalanche's
 streams, which draw from the global torch and numpy random states; hypercl now reads the
