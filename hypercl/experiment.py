@@ -5,6 +5,9 @@
                       -> evaluate on tasks 1..t -> log
     write results.json, accuracy_matrix.csv/png
 
+:func:`run` is that outline; :class:`Loop` holds the run between its steps (what it
+trains, where it is, what it measured, where it writes) and does each of them.
+
 Progress is one explicit triple :class:`Progress` (task, step, phase) that the loop and
 the checkpoint share. A run can die anywhere; re-running the same command goes on from
 the newest checkpoint and ends with the accuracy matrix of the uninterrupted run:
@@ -29,6 +32,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -45,7 +49,7 @@ from hypercl.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from hypercl.config import HNET_METHODS, REPLAY_METHODS, Config, EvalEvery, uses_replay
+from hypercl.config import HNET_METHODS, REPLAY_METHODS, Config, EvalEvery, MethodName, uses_replay
 from hypercl.data.benchmarks import build_benchmark
 from hypercl.data.tasks import Benchmark, with_validation
 from hypercl.environment import (
@@ -59,7 +63,7 @@ from hypercl.errors import NonFiniteLossError, RunDirError
 from hypercl.fingerprint import code_fingerprint
 from hypercl.methods.base import Method
 from hypercl.methods.hnet import HNetMethod
-from hypercl.metrics import accuracy_fields, task_cost_fields, validation_summary
+from hypercl.metrics import accuracy_fields, validation_summary
 from hypercl.progress import (
     EVALUATE,
     TRAIN,
@@ -70,10 +74,336 @@ from hypercl.progress import (
 )
 from hypercl.report.loggers import build_logger, check_logger
 from hypercl.report.results import write_run_outputs
+from hypercl.task_cost import add_cost_fields, cost_fields, record_task_cost, start_task
 
 log = logging.getLogger("hypercl")
 
 CHECKPOINT_FORMAT = 2  # 1: before Progress (task and the learner's step only)
+
+
+def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
+    """Train ``cfg.method`` on every task of the benchmark in order, evaluate after each,
+    and write the run's outputs to ``run_dir``; go on from ``run_dir/checkpoint.pt`` if
+    there is one. Returns the contents of ``results.json``."""
+    check_logger(cfg.logger)  # before any work: a logger that cannot start fails now
+    keep_freed_memory()
+    loop = Loop(cfg, run_dir, config_dict)
+    ok = False
+    try:
+        with loop.stop:  # SIGTERM/SIGINT: checkpoint at the next safe point, then exit
+            for t in loop.tasks_left():
+                if loop.progress.phase == TRAIN:  # else resumed with task t trained
+                    loop.train_task(t)
+                loop.evaluate_after(t)
+                loop.end_task(t)
+            results = loop.write_results()
+            ok = True
+    finally:
+        loop.logger.finish(ok)
+    kill_point("results")
+    announce(run_dir, results)
+    return results
+
+
+class Loop:
+    """One run between the steps of :func:`run`: what it trains (``method``,
+    ``benchmark``), where it is (``progress``, the newest checkpoint's), what it measured
+    (``metrics``: accuracy matrices, times, per-task cost; saved in every checkpoint),
+    and where it writes (``ckpt_path``, ``logger``)."""
+
+    def __init__(self, cfg: Config, run_dir: Path, config_dict: dict | None) -> None:
+        """build: read the checkpoint to go on from, set up torch, seed, device,
+        benchmark and method, restore the progress, open the logger."""
+        self.cfg, self.run_dir = cfg, run_dir
+        self.started = time.perf_counter()
+        self.ckpt_path = run_dir / CHECKPOINT
+        saved = resumable_checkpoint(self.ckpt_path)
+        self.resumed = saved is not None
+        self.commit, self.fingerprint = code_identity(saved)
+        configure_torch(cfg)
+        self.device = resolve_device(cfg.device)
+        self.generator = seed_everything(cfg.seed)
+        self.benchmark, self.method = build(cfg, self.generator, self.device)
+        self.num_tasks = self.benchmark.num_tasks
+        self.task_iters = [self.method.num_iters(t) for t in range(self.num_tasks)]
+        what = self.method.describe()
+        log.info("%s: %d tasks, %s, device %s", cfg.name, self.num_tasks, what, self.device)
+        self.progress, self.metrics = self.restore(saved)
+        add_cost_fields(self.metrics, self.num_tasks)
+        self.wall_before = self.metrics["wall_time"]  # seconds of the runs before a resume
+        self.logger = self.open_logger(saved, config_dict)
+        self.stop = StopSignals()
+
+    def restore(self, saved: dict | None) -> tuple[Progress, dict]:
+        """Progress and metrics: fresh, or the checkpoint's (then the method's state and
+        the generator's too)."""
+        if saved is None:
+            has_val = self.benchmark.tasks[0].x_val is not None
+            return Progress(), new_metrics(self.num_tasks, has_val)
+        progress = Progress(**saved["progress"])
+        mid_task = progress.phase == TRAIN and progress.step > 0
+        self.method.load_state_dict(saved["method"], progress.task, mid_task)
+        set_rng_state(saved["rng"], self.generator)
+        log.info("resuming from %s: %s", self.ckpt_path, progress)
+        return progress, saved["metrics"]
+
+    def open_logger(self, saved: dict | None, config_dict: dict | None):
+        """The run's logger (W&B or none); a resumed run goes on in its W&B run."""
+        cfg = self.cfg
+        run_name = f"{cfg.name}-{cfg.method.name.value}-seed{cfg.seed}-{self.run_dir.name}"
+        resume_id = saved["wandb_run_id"] if saved else None
+        resume_step = self.steps_before(self.progress.task) + self.progress.step if saved else None
+        return build_logger(
+            cfg.logger, config_dict or {}, self.run_dir, run_name, resume_id, resume_step
+        )
+
+    def tasks_left(self) -> range:
+        """The tasks to train and evaluate from the checkpoint's on; joint training
+        (``trains_once``) trains once, after the last task."""
+        first = self.progress.task
+        if self.method.trains_once:
+            first = max(first, self.num_tasks - 1)
+        return range(first, self.num_tasks)
+
+    def steps_before(self, t: int) -> int:
+        """Training steps of the tasks before ``t``: the global step (W&B) task t starts at."""
+        return sum(self.task_iters[:t])
+
+    # ------------------------------------------------------------------ training
+
+    def train_task(self, t: int) -> None:
+        """Train task ``t`` (joint training: all tasks at once) from its start or from the
+        checkpoint's step, record its cost, checkpoint it as trained (not evaluated)."""
+        clock = partial(time_since, self.metrics["train_time"], time.perf_counter())
+        start_step = self.progress.step if self.progress.task == t else 0
+        if start_step == 0:
+            start_task(self.metrics, t)
+        budget = sum(self.task_iters) if self.method.trains_once else self.task_iters[t]
+        bar = tqdm(total=budget, desc=f"task {t + 1}/{self.num_tasks}", disable=None)
+        bar.update(start_step)
+        self.method.train_task(t, partial(self.after_step, t, budget, bar, clock), start_step)
+        bar.close()
+        record_task_cost(self.metrics, self.method, t, budget, clock())
+        self.checkpoint(Progress(t, budget, EVALUATE), clock())
+        kill_point(f"task{t + 1}:trained")
+        self.stop_if_signalled()
+
+    def after_step(
+        self,
+        t: int,
+        budget: int,
+        bar: tqdm,
+        clock: Callable[[], float],
+        step: int,
+        losses: dict[str, torch.Tensor],
+    ) -> None:
+        """``on_step`` of task ``t``'s training (``budget`` steps; ``clock()``: the run's
+        training seconds now): the progress bar; the losses checked and logged every
+        ``train.log_every`` steps and at the last; a checkpoint every
+        ``train.checkpoint_every`` steps (methods that resume mid-task; never after a NaN
+        loss); then the step's kill points and a stop if a signal came."""
+        bar.update(1)
+        train = self.cfg.train
+        resumable = self.method.resumes_mid_task
+        save = resumable and step < budget and step % train.checkpoint_every == 0
+        logged = step % train.log_every == 0 or step == budget
+        if save or logged:
+            values = self.finite_losses(t, step, losses)
+        if logged:
+            self.log_losses(t, step, budget, values, bar)
+        kill_point(f"task{t + 1}:step{step}")
+        if step == budget:
+            return
+        here = Progress(t, step, TRAIN)
+        if save:
+            self.checkpoint(here, clock())
+            kill_point(f"task{t + 1}:checkpoint{step}")
+        if resumable:
+            self.stop_if_signalled(here, clock())
+        else:  # the others keep the start-of-task checkpoint
+            self.stop_if_signalled()
+
+    def finite_losses(self, t: int, step: int, losses: dict[str, torch.Tensor]) -> dict:
+        """The step's losses as floats; :class:`NonFiniteLossError` if ``loss`` is NaN or
+        infinite."""
+        values = {k: v.item() for k, v in losses.items()}
+        if not math.isfinite(values["loss"]):
+            raise NonFiniteLossError.of("classifier", t, step, loss_keys(self.cfg), exact=False)
+        return values
+
+    def log_losses(self, t: int, step: int, budget: int, values: dict, bar: tqdm) -> None:
+        """The losses on the progress bar, in train.log and to the logger (at the global
+        step)."""
+        bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
+        losses_text = " ".join(f"{k} {v:.4f}" for k, v in values.items())
+        log.info("task %d step %d/%d: %s", t + 1, step, budget, losses_text)
+        self.logger.log_losses(self.steps_before(t) + step, t, values)
+
+    # ---------------------------------------------------------------- evaluation
+
+    def evaluate_after(self, t: int) -> None:
+        """Test the tasks ``train.eval_every_task`` names after task ``t`` into the
+        accuracy matrices, log row t."""
+        evaluated = tasks_to_evaluate(t, self.num_tasks, self.cfg.train.eval_every_task)
+        for j in evaluated:
+            self.evaluate_task(j, t)
+            if j == evaluated[0]:
+                kill_point(f"task{t + 1}:evaluate")  # after the row's first test set
+        if not evaluated:
+            kill_point(f"task{t + 1}:evaluate")
+        row = log_task_accuracies(t, self.num_tasks, self.metrics["acc"][t])
+        self.logger.log_task(self.steps_before(t) + self.task_iters[t], t, row)
+
+    def evaluate_task(self, j: int, t: int) -> None:
+        """Task ``j``'s test accuracy (and validation accuracy, task inference) after
+        training task ``t``: entry (t, j) of the matrices; joint training (one model for
+        every row) fills column j of every row from j on."""
+        acc, val_acc, task = self.metrics["acc"], self.metrics["val_acc"], self.benchmark.tasks[j]
+        a, self.metrics["task_infer"][j] = self.method.evaluate(j, task, t + 1)
+        v = None
+        if val_acc is not None:
+            v = self.method.evaluate(j, task.validation(), t + 1)[0]
+        rows = range(self.num_tasks) if self.method.trains_once else [t]
+        for i in rows:
+            if i >= j:
+                acc[i][j] = a
+                if val_acc is not None:
+                    val_acc[i][j] = v
+
+    def end_task(self, t: int) -> None:
+        """Checkpoint task ``t`` as done (trained and evaluated); stop if a signal came."""
+        self.checkpoint(Progress(t + 1, 0, TRAIN), self.metrics["train_time"])
+        kill_point(f"task{t + 1}:done")
+        self.stop_if_signalled()
+
+    # -------------------------------------------------------- checkpoints, stops
+
+    def checkpoint(self, where: Progress, train_time: float) -> None:
+        """Save the run at ``where`` (format :data:`CHECKPOINT_FORMAT`), with ``train_time``
+        seconds of training so far; ``where`` becomes the run's progress."""
+        self.progress = where
+        self.metrics["train_time"] = train_time
+        self.metrics["wall_time"] = self.wall_time()
+        save_checkpoint(
+            self.ckpt_path,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "progress": asdict(where),
+                "metrics": self.metrics,
+                "method": self.method.state_dict(),
+                "rng": rng_state(self.generator),
+                "wandb_run_id": self.logger.run_id,
+                "git_commit": self.commit,
+                "code_fingerprint": self.fingerprint,
+            },
+        )
+        log.info("checkpoint saved: %s", where)
+
+    def stop_if_signalled(self, where: Progress | None = None, train_time: float = 0.0) -> None:
+        """After a SIGTERM/SIGINT: checkpoint at ``where`` (None: keep the newest one) and
+        raise :class:`Interrupted` (exit code 128 + the signal number)."""
+        received = self.stop.received
+        if received is None:
+            return
+        if where is not None:
+            self.checkpoint(where, train_time)
+        name = signal.Signals(received).name
+        if self.ckpt_path.exists():
+            where_to = (
+                f"stopped at {self.progress} with its checkpoint in {self.ckpt_path}. To resume"
+            )
+        else:
+            where_to = "stopped before its first checkpoint. To start it again"
+        err = Interrupted(
+            f"{name} received; the run {where_to}, run the same command again with the "
+            f"same run directory ({self.run_dir})."
+        )
+        err.exit_code = 128 + received
+        raise err
+
+    # ------------------------------------------------------------------- results
+
+    def write_results(self) -> dict:
+        """Write results.json and accuracy_matrix.csv/png, send them to the logger;
+        returns the results."""
+        results = self.results()
+        paths = write_run_outputs(self.run_dir, results, f"{self.cfg.name} (seed {self.cfg.seed})")
+        self.logger.log_results(results, paths["matrix_png"])
+        return results
+
+    def results(self) -> dict:
+        """The contents of results.json."""
+        metrics = self.metrics
+        task_infer = metrics["task_infer"]
+        return {
+            **accuracy_fields(
+                self.cfg,
+                self.benchmark.name,
+                self.task_iters,
+                metrics["acc"],
+                task_infer if any(a is not None for a in task_infer) else None,
+            ),
+            **self.method.results_fields(),
+            "train_time_s": metrics["train_time"],
+            **cost_fields(metrics, self.method),
+            "wall_time_s": self.wall_time(),
+            "resumed": self.resumed,
+            **environment_fields(self.device, self.commit, self.fingerprint),
+            **validation_summary(metrics["val_acc"]),
+        }
+
+    def wall_time(self) -> float:
+        """Seconds of the run so far, the runs before a resume included."""
+        return self.wall_before + time.perf_counter() - self.started
+
+
+# ---------------------------------------------------------------------- build
+
+
+def resumable_checkpoint(path: Path) -> dict | None:
+    """The checkpoint at ``path`` to go on from, or None (a new run).
+
+    Raises:
+        RunDirError: it was written by an older hypercl (another ``format``).
+    """
+    state = load_checkpoint(path)
+    if state is not None and state.get("format") != CHECKPOINT_FORMAT:
+        raise RunDirError(
+            f"{path} was written by an older hypercl whose checkpoints do not say "
+            "whether a task had finished, so it cannot be resumed safely; start the run in "
+            "a new directory (another hydra.run.dir) or delete the old one."
+        )
+    return state
+
+
+def code_identity(saved: dict | None) -> tuple[str | None, str]:
+    """The git commit and code fingerprint the run records: those of the code that started
+    it; a run resumed by other code carries both fingerprints ("start+resume"), which no
+    current code matches: its results show as stale."""
+    commit = saved["git_commit"] if saved else git_commit()
+    fingerprint = code_fingerprint()
+    if saved is not None and saved["code_fingerprint"] != fingerprint:
+        fingerprint = f"{saved['code_fingerprint']}+{fingerprint}"
+    return commit, fingerprint
+
+
+def configure_torch(cfg: Config) -> None:
+    """``num_threads`` and ``deterministic`` (before CUDA starts)."""
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts
+        torch.use_deterministic_algorithms(True)
+
+
+def build(
+    cfg: Config, generator: torch.Generator, device: torch.device
+) -> tuple[Benchmark, Method]:
+    """The benchmark (with its validation split, on ``device``) and the method."""
+    benchmark = build_benchmark(cfg.benchmark, data_path(cfg), cfg.data_download)
+    benchmark = with_validation(benchmark, cfg.train.val_fraction, cfg.benchmark.data_seed)
+    method = build_method(cfg, benchmark, generator, device)
+    return benchmark.to(device), method
 
 
 def build_method(
@@ -100,216 +430,19 @@ def data_path(cfg: Config) -> Path:
     return Path(to_absolute_path(cfg.data_dir)) if HydraConfig.initialized() else Path(cfg.data_dir)
 
 
-def run(cfg: Config, run_dir: Path, config_dict: dict | None = None) -> dict:
-    """Train ``cfg.method`` on every task of the benchmark in order, evaluate after each,
-    and write the run's outputs to ``run_dir``; go on from ``run_dir/checkpoint.pt`` if
-    there is one. Returns the contents of ``results.json``."""
-    check_logger(cfg.logger)  # before any work: a logger that cannot start fails now
-    keep_freed_memory()
-    started = time.perf_counter()
-    ckpt_path = run_dir / CHECKPOINT
-    state = load_checkpoint(ckpt_path)
-    if state is not None and state.get("format") != CHECKPOINT_FORMAT:
-        raise RunDirError(
-            f"{ckpt_path} was written by an older hypercl whose checkpoints do not say "
-            "whether a task had finished, so it cannot be resumed safely; start the run in "
-            "a new directory (another hydra.run.dir) or delete the old one."
-        )
-    # The code that started the run; a run resumed by other code carries both fingerprints
-    # ("start+resume"), which no current code matches: its results show as stale.
-    commit = state["git_commit"] if state else git_commit()
-    fingerprint = code_fingerprint()
-    if state is not None and state["code_fingerprint"] != fingerprint:
-        fingerprint = f"{state['code_fingerprint']}+{fingerprint}"
-    if cfg.num_threads is not None:
-        torch.set_num_threads(cfg.num_threads)
-    if cfg.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts
-        torch.use_deterministic_algorithms(True)
-    device = resolve_device(cfg.device)
-    generator = seed_everything(cfg.seed)
-    benchmark = build_benchmark(cfg.benchmark, data_path(cfg), cfg.data_download)
-    benchmark = with_validation(benchmark, cfg.train.val_fraction, cfg.benchmark.data_seed)
-    method = build_method(cfg, benchmark, generator, device)
-    benchmark = benchmark.to(device)
-    tasks, num_tasks = benchmark.tasks, benchmark.num_tasks
-    task_iters = [method.num_iters(t) for t in range(num_tasks)]
-    log.info("%s: %d tasks, %s, device %s", cfg.name, num_tasks, method.describe(), device)
+def new_metrics(num_tasks: int, has_val: bool) -> dict:
+    """A new run's metrics: empty accuracy matrices ``[num_tasks][num_tasks]`` (test, and
+    validation if the benchmark has a validation split), task-inference accuracies, times."""
+    return {
+        "acc": [[None] * num_tasks for _ in range(num_tasks)],
+        "val_acc": [[None] * num_tasks for _ in range(num_tasks)] if has_val else None,
+        "task_infer": [None] * num_tasks,
+        "train_time": 0.0,
+        "wall_time": 0.0,
+    }
 
-    if state is None:
-        progress = Progress()
-        has_val = tasks[0].x_val is not None
-        metrics = {
-            "acc": [[None] * num_tasks for _ in range(num_tasks)],
-            "val_acc": [[None] * num_tasks for _ in range(num_tasks)] if has_val else None,
-            "task_infer": [None] * num_tasks,
-            "train_time": 0.0,
-            "wall_time": 0.0,
-        }
-    else:
-        progress, metrics = Progress(**state["progress"]), state["metrics"]
-        mid_task = progress.phase == TRAIN and progress.step > 0
-        method.load_state_dict(state["method"], progress.task, mid_task)
-        set_rng_state(state["rng"], generator)
-        log.info("resuming from %s: %s", ckpt_path, progress)
-    # Per-task cost (checkpoints written before it was recorded lack it: None there).
-    metrics.setdefault("task_train_time", [None] * num_tasks)
-    metrics.setdefault("task_steps", [0] * num_tasks)
-    metrics.setdefault("task_reg_bytes", [None] * num_tasks)
-    metrics.setdefault("task_started", None)  # [task, train_time when its step 0 began]
-    acc, val_acc, task_infer = metrics["acc"], metrics["val_acc"], metrics["task_infer"]
-    wall_before = metrics["wall_time"]
 
-    run_name = f"{cfg.name}-{cfg.method.name.value}-seed{cfg.seed}-{run_dir.name}"
-    resume_id = state["wandb_run_id"] if state else None
-    resume_step = sum(task_iters[: progress.task]) + progress.step if state else None
-    logger = build_logger(cfg.logger, config_dict or {}, run_dir, run_name, resume_id, resume_step)
-
-    def checkpoint(where: Progress, train_time: float) -> None:
-        nonlocal progress
-        progress = where
-        metrics["train_time"] = train_time
-        metrics["wall_time"] = wall_before + time.perf_counter() - started
-        save_checkpoint(
-            ckpt_path,
-            {
-                "format": CHECKPOINT_FORMAT,
-                "progress": asdict(where),
-                "metrics": metrics,
-                "method": method.state_dict(),
-                "rng": rng_state(generator),
-                "wandb_run_id": logger.run_id,
-                "git_commit": commit,
-                "code_fingerprint": fingerprint,
-            },
-        )
-        log.info("checkpoint saved: %s", where)
-
-    def stop_if_signalled(stop: StopSignals, train_time: float, where: Progress | None) -> None:
-        """After a SIGTERM/SIGINT: checkpoint at ``where`` (None: keep the newest one), exit."""
-        if stop.received is None:
-            return
-        if where is not None:
-            checkpoint(where, train_time)
-        name = signal.Signals(stop.received).name
-        if ckpt_path.exists():
-            where_to = f"stopped at {progress} with its checkpoint in {ckpt_path}. To resume"
-        else:
-            where_to = "stopped before its first checkpoint. To start it again"
-        err = Interrupted(
-            f"{name} received; the run {where_to}, run the same command again with the "
-            f"same run directory ({run_dir})."
-        )
-        err.exit_code = 128 + stop.received
-        raise err
-
-    ok = False
-    try:
-        with StopSignals() as stop:
-            for t in range(progress.task, num_tasks):
-                iters, offset = task_iters[t], sum(task_iters[:t])
-                if method.trains_once and t < num_tasks - 1:
-                    continue  # joint training: one training after the last task
-                if progress.phase == TRAIN:
-                    train_time = partial(time_since, metrics["train_time"], time.perf_counter())
-
-                    start_step = progress.step if progress.task == t else 0
-                    if start_step == 0:
-                        metrics["task_started"] = [t, metrics["train_time"]]
-                    budget = sum(task_iters) if method.trains_once else iters
-                    bar = tqdm(total=budget, desc=f"task {t + 1}/{num_tasks}", disable=None)
-                    bar.update(start_step)
-
-                    def on_step(
-                        step: int,
-                        losses: dict,
-                        t=t,
-                        bar=bar,
-                        budget=budget,
-                        offset=offset,
-                        train_time=train_time,
-                    ) -> None:
-                        bar.update(1)
-                        save = (
-                            method.resumes_mid_task
-                            and step < budget
-                            and step % cfg.train.checkpoint_every == 0
-                        )
-                        if save or step % cfg.train.log_every == 0 or step == budget:
-                            values = {k: v.item() for k, v in losses.items()}
-                            if not math.isfinite(values["loss"]):  # never checkpoint NaNs
-                                raise non_finite(t, step, cfg, run_dir)
-                        if step % cfg.train.log_every == 0 or step == budget:
-                            bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
-                            losses_text = " ".join(f"{k} {v:.4f}" for k, v in values.items())
-                            log.info("task %d step %d/%d: %s", t + 1, step, budget, losses_text)
-                            logger.log_losses(offset + step, t, values)
-                        kill_point(f"task{t + 1}:step{step}")
-                        if step == budget:
-                            return
-                        here = Progress(t, step, TRAIN)
-                        if save:
-                            checkpoint(here, train_time())
-                            kill_point(f"task{t + 1}:checkpoint{step}")
-                        # methods that cannot resume mid-task keep the start-of-task one
-                        where = here if method.resumes_mid_task else None
-                        stop_if_signalled(stop, train_time(), where)
-
-                    method.train_task(t, on_step, start_step)
-                    bar.close()
-                    record_task_cost(metrics, method, t, budget, train_time())
-                    checkpoint(Progress(t, budget, EVALUATE), train_time())
-                    kill_point(f"task{t + 1}:trained")
-                    stop_if_signalled(stop, metrics["train_time"], None)
-                rows = range(num_tasks) if method.trains_once else [t]  # joint: one model
-                evaluated = tasks_to_evaluate(t, num_tasks, cfg.train.eval_every_task)
-                if not evaluated:
-                    kill_point(f"task{t + 1}:evaluate")
-                for j in evaluated:
-                    a, task_infer[j] = method.evaluate(j, tasks[j], t + 1)
-                    v = None
-                    if val_acc is not None:
-                        v = method.evaluate(j, tasks[j].validation(), t + 1)[0]
-                    for i in rows:
-                        if i >= j:
-                            acc[i][j] = a
-                            if val_acc is not None:
-                                val_acc[i][j] = v
-                    if j == evaluated[0]:
-                        kill_point(f"task{t + 1}:evaluate")
-                logger.log_task(offset + iters, t, log_task_accuracies(t, num_tasks, acc[t]))
-                checkpoint(Progress(t + 1, 0, TRAIN), metrics["train_time"])
-                kill_point(f"task{t + 1}:done")
-                stop_if_signalled(stop, metrics["train_time"], None)
-
-            results = {
-                **accuracy_fields(
-                    cfg,
-                    benchmark.name,
-                    task_iters,
-                    acc,
-                    task_infer if any(a is not None for a in task_infer) else None,
-                ),
-                **method.results_fields(),
-                "train_time_s": metrics["train_time"],
-                **task_cost_fields(
-                    metrics["task_train_time"],
-                    metrics["task_steps"],
-                    None if regularizer_bytes(method) is None else metrics["task_reg_bytes"],
-                ),
-                "wall_time_s": wall_before + time.perf_counter() - started,
-                "resumed": state is not None,
-                **environment_fields(device, commit, fingerprint),
-                **validation_summary(val_acc),
-            }
-            paths = write_run_outputs(run_dir, results, f"{cfg.name} (seed {cfg.seed})")
-            logger.log_results(results, paths["matrix_png"])
-            ok = True
-    finally:
-        logger.finish(ok)
-    kill_point("results")
-    announce(run_dir, results)
-    return results
+# -------------------------------------------------------------------- helpers
 
 
 def tasks_to_evaluate(t: int, num_tasks: int, mode: EvalEvery) -> list[int]:
@@ -321,38 +454,29 @@ def tasks_to_evaluate(t: int, num_tasks: int, mode: EvalEvery) -> list[int]:
     return [t] if mode == EvalEvery.diagonal else []
 
 
-def regularizer_bytes(method: Method) -> int | None:
-    """Bytes a method's output regularizer holds now (``HNetMethod.regularizer_bytes``);
-    None for methods without one (the baselines)."""
-    measure = getattr(method, "regularizer_bytes", None)
-    return None if measure is None else measure()
+# The key of each method's regularization strength, for the NaN message.
+STRENGTH_KEYS = {
+    MethodName.hnet: "method.beta",
+    MethodName.ewc: "method.ewc_lambda",
+    MethodName.online_ewc: "method.ewc_lambda",
+    MethodName.si: "method.si_c",
+    MethodName.lwf: "method.lwf_alpha",
+}
 
 
-def record_task_cost(metrics: dict, method: Method, t: int, steps: int, now: float) -> None:
-    """After task ``t``'s training: its training seconds (``now`` minus the run's training
-    time when its step 0 began; after a resume, the time kept by checkpoints: steps
-    redone after a kill count once, the lost ones not at all), steps, and the regularizer's
-    memory in bytes."""
-    started = metrics["task_started"]
-    metrics["task_train_time"][t] = now - started[1] if started and started[0] == t else None
-    metrics["task_steps"][t] = steps
-    metrics["task_reg_bytes"][t] = regularizer_bytes(method)
+def loss_keys(cfg: Config) -> dict[str, object]:
+    """The keys to lower after a NaN classifier loss, with their values: ``train.lr`` and
+    the method's regularization strength if it has one (None: the published value)."""
+    keys: dict[str, object] = {"train.lr": cfg.train.lr}
+    strength = STRENGTH_KEYS.get(cfg.method.name)
+    if strength is not None:
+        keys[strength] = getattr(cfg.method, strength.removeprefix("method."))
+    return keys
 
 
 def time_since(before: float, started: float) -> float:
     """``before`` seconds plus those since ``perf_counter()`` read ``started``."""
     return before + time.perf_counter() - started
-
-
-def non_finite(t: int, step: int, cfg: Config, run_dir: Path) -> NonFiniteLossError:
-    """The error for a NaN or infinite loss, with a recovery that works."""
-    return NonFiniteLossError(
-        f"the loss became NaN or infinite in task {t + 1} by step {step}. Lower "
-        f"train.lr (now {cfg.train.lr}) or the method's regularization strength and "
-        f"start a new run directory (another hydra.run.dir, or hydra.sweep.dir for a sweep; "
-        f"{run_dir} keeps the last good "
-        "checkpoint, but resuming it with the same config fails the same way)."
-    )
 
 
 def log_task_accuracies(t: int, num_tasks: int, row: list[float | None]) -> list[float | None]:

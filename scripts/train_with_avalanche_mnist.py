@@ -14,7 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+ROOT = Path(__file__).resolve().parent.parent  # this checkout's hypercl, not an installed one
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from avalanche_mnist import avalanche_perm_mnist, avalanche_split_mnist  # noqa: E402
 

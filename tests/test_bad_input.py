@@ -51,8 +51,8 @@ CASES = [
      "train.iters_per_task=null.", 2),
     ("hydra.run.dir={tmp}/a_file/run", "hypercl: run directory error: cannot write the run "
      "directory {tmp}/a_file/run: {tmp}/a_file is a file, not a directory.", 2),
-    ("train.lr=1e30", "hypercl: training stopped: the loss became NaN or infinite in task 1 "
-     "at step", 3),
+    ("train.lr=1e30", "hypercl: training stopped: the classifier's loss became NaN or infinite "
+     "in task 1 at step", 3),
     ("hydra.run.dir={tmp}/finished train.iters_per_task=4", "hypercl: run directory error: "
      "{tmp}/finished holds a run with another config (train.iters_per_task: 3 -> 4).", 2),
 ]  # fmt: skip

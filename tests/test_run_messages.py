@@ -4,7 +4,12 @@ reach train.log without a terminal."""
 
 from __future__ import annotations
 
+import pytest
+import torch
 from test_cli import hypercl_train
+
+from hypercl.errors import NonFiniteLossError
+from hypercl.replay.training import phase_logger
 
 NAN_ARGS = (
     "method.beta=3e38",
@@ -15,9 +20,9 @@ NAN_ARGS = (
     "num_threads=1",
 )
 NAN_MESSAGE = (
-    "hypercl: training stopped: the loss became NaN or infinite in task 2 at step 2. Lower "
-    "train.lr (now 1.0) or method.beta (now 3e+38), or check the data, and start a new run "
-    "directory (another hydra.run.dir, or hydra.sweep.dir for a sweep): the old one keeps "
+    "hypercl: training stopped: the classifier's loss became NaN or infinite in task 2 at step "
+    "2. Lower train.lr (now 1.0) or method.beta (now 3e+38), or check the data, and start a new "
+    "run directory (another hydra.run.dir, or hydra.sweep.dir for a sweep): the old one keeps "
     "the last good checkpoint, but resuming it with the same config fails the same way."
 )
 
@@ -35,3 +40,25 @@ def test_nan_stop_and_its_rerun_stop_at_the_same_step(tmp_path, mnist_dir):
     assert "resuming from" in log and "the end of task 1 (evaluated)" in log
     # losses at train.log_every, without a terminal (the progress bar is off here)
     assert "task 1 step 10/50: loss " in log and "task 1 step 50/50: loss " in log
+
+
+@pytest.mark.parametrize(
+    ("phase", "keys"),
+    [
+        ("VAE", "replay.enc_lr, replay.dec_lr, replay.dec_emb_lr or replay.beta"),
+        ("task-inference net", "train.lr"),
+    ],
+)
+def test_nan_stop_of_a_replay_model_has_the_same_message(phase, keys):
+    """The VAE and the task-inference net stop as the classifier does, naming their keys;
+    their loss is checked every log_every steps, hence "by step"."""
+    on_step = phase_logger(phase, 1, 10, 5)
+    on_step(4, {"loss": torch.tensor(float("nan"))})  # not a log step: not checked
+    with pytest.raises(NonFiniteLossError) as err:
+        on_step(5, {"loss": torch.tensor(float("inf"))})
+    assert str(err.value) == (
+        f"the {phase}'s loss became NaN or infinite in task 2 by step 5. Lower {keys}, or "
+        "check the data, and start a new run directory (another hydra.run.dir, or "
+        "hydra.sweep.dir for a sweep): the old one keeps the last good checkpoint, but "
+        "resuming it with the same config fails the same way."
+    )

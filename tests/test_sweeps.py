@@ -134,7 +134,7 @@ def hydra_files(run_dir: Path) -> dict[Path, bytes]:
     return {path: path.read_bytes() for path in files}
 
 
-NAN_MESSAGE = "hypercl: training stopped: the loss became NaN or infinite in task 1"
+NAN_MESSAGE = "hypercl: training stopped: the classifier's loss became NaN or infinite in task 1"
 
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])

@@ -127,14 +127,8 @@ class HNetLearner:
         """Raise :class:`NonFiniteLossError` if a loss of this task was NaN or infinite."""
         bad = int(self.first_bad_step)
         if bad:
-            raise NonFiniteLossError(
-                f"the loss became NaN or infinite in task {task_id + 1} at step {bad}. "
-                f"Lower train.lr (now {self.train_cfg.lr}) or method.beta "
-                f"(now {self.method.beta}), or check the data, and start a new run "
-                "directory (another hydra.run.dir, or hydra.sweep.dir for a sweep): the old one "
-                "keeps the last good "
-                "checkpoint, but resuming it with the same config fails the same way."
-            )
+            lower = {"train.lr": self.train_cfg.lr, "method.beta": self.method.beta}
+            raise NonFiniteLossError.of("classifier", task_id, bad, lower)
 
     def iters_per_epoch(self, data: TaskData) -> int:
         """Full batches in one pass over the task's training set (the last partial is dropped)."""

@@ -46,19 +46,20 @@ def phase_logger(phase: str, task_id: int, num_iters: int, log_every: int) -> St
     classifier's steps only, so ``results.json``'s ``task_iters`` stays the classifier's.)
 
     Raises:
-        NonFiniteLossError: the loss is NaN or infinite.
+        NonFiniteLossError: the loss is NaN or infinite (the message names the keys that
+            set the phase's learning rates and strength; their values are not known here).
     """
+    keys = {"task-inference net": ["train.lr"]}.get(
+        phase, ["replay.enc_lr", "replay.dec_lr", "replay.dec_emb_lr", "replay.beta"]
+    )
 
     def on_step(step: int, losses: dict[str, torch.Tensor]) -> None:
         if step % log_every and step != num_iters:
             return
         values = {k: v.item() for k, v in losses.items()}
         if not math.isfinite(values["loss"]):
-            raise NonFiniteLossError(
-                f"the {phase}'s loss became NaN or infinite in task {task_id + 1} by step "
-                f"{step}; lower its learning rate (replay.*_lr, train.lr) and start a new run "
-                "directory (another hydra.run.dir)."
-            )
+            lower = dict.fromkeys(keys)
+            raise NonFiniteLossError.of(phase, task_id, step, lower, exact=False)
         text = " ".join(f"{k} {v:.4f}" for k, v in values.items())
         log.info("task %d %s step %d/%d: %s", task_id + 1, phase, step, num_iters, text)
 
