@@ -72,6 +72,14 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
         "methods, presets, results fields and an evaluation schedule whose default (all) "
         "is the old loop",
     ),
+    (
+        "bca8d4ffdf80",  # d7291ce
+        "a05e665cbc19",  # the loop as a Loop class, hypercl/task_cost.py, one NaN message
+        "tests/test_same_results.py (9 configurations: the 6 above plus HNET+TIR CL3, HNET+R "
+        "CL3 and DGR CL2, recorded at bca8d4ffdf80) bit-identical; resume, kill-point and "
+        "eval_every_task tests pass; a split_mnist_cl1 smoke run's train.log is identical "
+        "but for timestamps. Only code structure and the NaN error's wording changed",
+    ),
 )
 
 
