@@ -293,6 +293,26 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
+# The key of each method's regularization strength, for the NaN message.
+STRENGTH_KEYS = {
+    MethodName.hnet: "method.beta",
+    MethodName.ewc: "method.ewc_lambda",
+    MethodName.online_ewc: "method.ewc_lambda",
+    MethodName.si: "method.si_c",
+    MethodName.lwf: "method.lwf_alpha",
+}
+
+
+def keys_to_lower(method: MethodConfig, train: TrainConfig) -> dict[str, object]:
+    """The keys to lower after a NaN classifier loss, with their values: ``train.lr`` and
+    the method's regularization strength if it has one (None: the published value)."""
+    keys: dict[str, object] = {"train.lr": train.lr}
+    strength = STRENGTH_KEYS.get(method.name)
+    if strength is not None:
+        keys[strength] = getattr(method, strength.removeprefix("method."))
+    return keys
+
+
 # The schema is what ``conf/config.yaml`` names ``base_config``; importing this module is
 # enough for Hydra (CLI, compose API, scripts) to find it.
 ConfigStore.instance().store(name="base_config", node=Config)

@@ -49,7 +49,14 @@ from hypercl.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from hypercl.config import HNET_METHODS, REPLAY_METHODS, Config, EvalEvery, MethodName, uses_replay
+from hypercl.config import (
+    HNET_METHODS,
+    REPLAY_METHODS,
+    Config,
+    EvalEvery,
+    keys_to_lower,
+    uses_replay,
+)
 from hypercl.data.benchmarks import build_benchmark
 from hypercl.data.tasks import Benchmark, with_validation
 from hypercl.environment import (
@@ -228,7 +235,9 @@ class Loop:
         infinite."""
         values = {k: v.item() for k, v in losses.items()}
         if not math.isfinite(values["loss"]):
-            raise NonFiniteLossError.of("classifier", t, step, loss_keys(self.cfg), exact=False)
+            raise NonFiniteLossError.of(
+                "classifier", t, step, keys_to_lower(self.cfg.method, self.cfg.train), exact=False
+            )
         return values
 
     def log_losses(self, t: int, step: int, budget: int, values: dict, bar: tqdm) -> None:
@@ -452,26 +461,6 @@ def tasks_to_evaluate(t: int, num_tasks: int, mode: EvalEvery) -> list[int]:
     if t == num_tasks - 1 or mode == EvalEvery.all:
         return list(range(t + 1))
     return [t] if mode == EvalEvery.diagonal else []
-
-
-# The key of each method's regularization strength, for the NaN message.
-STRENGTH_KEYS = {
-    MethodName.hnet: "method.beta",
-    MethodName.ewc: "method.ewc_lambda",
-    MethodName.online_ewc: "method.ewc_lambda",
-    MethodName.si: "method.si_c",
-    MethodName.lwf: "method.lwf_alpha",
-}
-
-
-def loss_keys(cfg: Config) -> dict[str, object]:
-    """The keys to lower after a NaN classifier loss, with their values: ``train.lr`` and
-    the method's regularization strength if it has one (None: the published value)."""
-    keys: dict[str, object] = {"train.lr": cfg.train.lr}
-    strength = STRENGTH_KEYS.get(cfg.method.name)
-    if strength is not None:
-        keys[strength] = getattr(cfg.method, strength.removeprefix("method."))
-    return keys
 
 
 def time_since(before: float, started: float) -> float:

@@ -8,8 +8,10 @@ import pytest
 import torch
 from test_cli import hypercl_train
 
+from hypercl.config import HNetConfig, ReplayConfig
 from hypercl.errors import NonFiniteLossError
-from hypercl.replay.training import phase_logger
+from hypercl.replay.training import VAETrainer, phase_logger
+from hypercl.replay.vae import ReplayVAE
 
 NAN_ARGS = (
     "method.beta=3e38",
@@ -42,17 +44,36 @@ def test_nan_stop_and_its_rerun_stop_at_the_same_step(tmp_path, mnist_dir):
     assert "task 1 step 10/50: loss " in log and "task 1 step 50/50: loss " in log
 
 
+def replay_keys(hnet_decoder: bool) -> dict[str, object]:
+    """The keys a VAE trainer names: HNET+TIR/R's hypernetwork decoder, or DGR's plain one."""
+    hnet = HNetConfig(hidden=[8], task_emb_dim=4, chunk_size=100, chunk_emb_dim=4)
+    cfg = ReplayConfig(latent_dim=4, enc_hidden=[8], dec_hidden_r=[8], hnet=hnet, dec_lr=0.002)
+    vae = ReplayVAE(16, 3, cfg.dec_hidden_r, cfg, hnet_decoder=hnet_decoder)
+    return VAETrainer(vae, cfg, 8, True, torch.Generator()).keys_to_lower()
+
+
 @pytest.mark.parametrize(
-    ("phase", "keys"),
+    ("phase", "lower", "keys"),
     [
-        ("VAE", "replay.enc_lr, replay.dec_lr, replay.dec_emb_lr or replay.beta"),
-        ("task-inference net", "train.lr"),
+        (
+            "VAE",
+            replay_keys(hnet_decoder=True),
+            "replay.enc_lr (now 0.001), replay.dec_lr (now 0.002), replay.dec_emb_lr (now "
+            "0.001) or replay.beta (now 0.01)",
+        ),
+        (
+            "VAE",
+            replay_keys(hnet_decoder=False),
+            "replay.enc_lr (now 0.001) or replay.dec_lr (now 0.002)",
+        ),
+        ("task-inference net", {"train.lr": 0.0001}, "train.lr (now 0.0001)"),
     ],
 )
-def test_nan_stop_of_a_replay_model_has_the_same_message(phase, keys):
-    """The VAE and the task-inference net stop as the classifier does, naming their keys;
-    their loss is checked every log_every steps, hence "by step"."""
-    on_step = phase_logger(phase, 1, 10, 5)
+def test_nan_stop_of_a_replay_model_has_the_same_message(phase, lower, keys):
+    """The VAE and the task-inference net stop as the classifier does, naming their keys
+    and values (DGR's plain decoder has no embedding and no regularizer); their loss is
+    checked every log_every steps, hence "by step"."""
+    on_step = phase_logger(phase, 1, 10, 5, lower)
     on_step(4, {"loss": torch.tensor(float("nan"))})  # not a log step: not checked
     with pytest.raises(NonFiniteLossError) as err:
         on_step(5, {"loss": torch.tensor(float("inf"))})

@@ -81,12 +81,16 @@ class HNetTIRMethod:
         data, log_every = self.tasks[task_id], self.cfg.train.log_every
         self.classifier.train_task(task_id, on_step, 0)
         iters = self.infer_iters(task_id)
+        lower = {"train.lr": self.cfg.train.lr}
         self.train_infer_net(
-            task_id, data, phase_logger("task-inference net", task_id, iters, log_every)
+            task_id, data, phase_logger("task-inference net", task_id, iters, log_every, lower)
         )
         iters = self.vae_iters(task_id)
         self.vae_trainer.train_task(
-            task_id, data, iters, phase_logger("VAE", task_id, iters, log_every)
+            task_id,
+            data,
+            iters,
+            phase_logger("VAE", task_id, iters, log_every, self.vae_trainer.keys_to_lower()),
         )
 
     def train_infer_net(self, task_id: int, data: TaskData, on_step: OnStep) -> None:

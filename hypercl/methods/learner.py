@@ -18,7 +18,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from hypercl.config import Config, MethodConfig, MethodName, TrainConfig
+from hypercl.config import Config, MethodConfig, MethodName, TrainConfig, keys_to_lower
 from hypercl.data.batches import BatchSampler
 from hypercl.data.tasks import TaskData
 from hypercl.errors import NonFiniteLossError
@@ -127,7 +127,7 @@ class HNetLearner:
         """Raise :class:`NonFiniteLossError` if a loss of this task was NaN or infinite."""
         bad = int(self.first_bad_step)
         if bad:
-            lower = {"train.lr": self.train_cfg.lr, "method.beta": self.method.beta}
+            lower = keys_to_lower(self.method, self.train_cfg)
             raise NonFiniteLossError.of("classifier", task_id, bad, lower)
 
     def iters_per_epoch(self, data: TaskData) -> int:

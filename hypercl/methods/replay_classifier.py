@@ -105,7 +105,10 @@ class ReplayClassifierMethod:
         iters = self.vae_iters(task_id)
         log_every = self.cfg.train.log_every
         self.vae_trainer.train_task(
-            task_id, data, iters, phase_logger("VAE", task_id, iters, log_every)
+            task_id,
+            data,
+            iters,
+            phase_logger("VAE", task_id, iters, log_every, self.vae_trainer.keys_to_lower()),
         )
 
     def train_classifier(self, task_id: int, data: TaskData, on_step: OnStep) -> None:

@@ -39,26 +39,27 @@ StepCallback = Callable[[int, dict[str, torch.Tensor]], None]
 log = logging.getLogger("hypercl")
 
 
-def phase_logger(phase: str, task_id: int, num_iters: int, log_every: int) -> StepCallback:
+def phase_logger(
+    phase: str, task_id: int, num_iters: int, log_every: int, lower: dict[str, object]
+) -> StepCallback:
     """on_step for a model trained besides the classifier (the VAE, the task-inference
     net): every ``log_every`` steps and at the last, check the loss and log the losses to
     ``train.log``. (The experiment loop's budget, progress bar and W&B curves count the
     classifier's steps only, so ``results.json``'s ``task_iters`` stays the classifier's.)
 
+    Args:
+        lower: the config keys that set the phase's learning rates and strength, with
+            their values (:meth:`VAETrainer.keys_to_lower` for the VAE).
+
     Raises:
-        NonFiniteLossError: the loss is NaN or infinite (the message names the keys that
-            set the phase's learning rates and strength; their values are not known here).
+        NonFiniteLossError: the loss is NaN or infinite.
     """
-    keys = {"task-inference net": ["train.lr"]}.get(
-        phase, ["replay.enc_lr", "replay.dec_lr", "replay.dec_emb_lr", "replay.beta"]
-    )
 
     def on_step(step: int, losses: dict[str, torch.Tensor]) -> None:
         if step % log_every and step != num_iters:
             return
         values = {k: v.item() for k, v in losses.items()}
         if not math.isfinite(values["loss"]):
-            lower = dict.fromkeys(keys)
             raise NonFiniteLossError.of(phase, task_id, step, lower, exact=False)
         text = " ".join(f"{k} {v:.4f}" for k, v in values.items())
         log.info("task %d %s step %d/%d: %s", task_id + 1, phase, step, num_iters, text)
@@ -93,6 +94,14 @@ class VAETrainer:
         self.vae, self.cfg, self.batch_size = vae, cfg, batch_size
         self.lookahead, self.generator = lookahead, generator
         self.regularizer = OutputRegularizer(RegTargets.stored, RegImpl.fast, None, generator)
+
+    def keys_to_lower(self) -> dict[str, object]:
+        """The ``replay.*`` keys to lower after a NaN loss, with their values: the learning
+        rates, and for a hypernetwork decoder its embedding's and the regularizer's strength."""
+        keys = ["enc_lr", "dec_lr"]
+        if self.vae.dec_hnet is not None:
+            keys += ["dec_emb_lr", "beta"]
+        return {f"replay.{k}": getattr(self.cfg, k) for k in keys}
 
     def train_task(
         self, task_id: int, data: TaskData, num_iters: int, on_step: StepCallback | None = None
