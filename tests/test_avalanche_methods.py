@@ -15,10 +15,17 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins.ewc import EWCPlugin
 from test_train_run import compose_config
+from torch import nn
+from torch.utils.data import default_collate
 
 from hypercl.config import MethodName
 from hypercl.data.tasks import Benchmark
-from hypercl.methods.avalanche_plugins import SIPlugin, per_sample_fisher
+from hypercl.methods.avalanche_plugins import (
+    SIPlugin,
+    linear_fisher,
+    only_linear_params,
+    per_sample_fisher,
+)
 from hypercl.methods.baselines import Baseline
 from hypercl.nets.plain_models import lora_layers
 
@@ -184,23 +191,39 @@ def test_si_importance_is_not_zero_on_cpu(split_mnist):
     assert si.ewc_data[0]["net.1.weight"].data.data_ptr() != weight.data_ptr()
 
 
+@pytest.mark.parametrize("impl", [per_sample_fisher, linear_fisher])
 @pytest.mark.parametrize("scenario", ["cl1", "cl3"])
-def test_vmap_fisher_equals_avalanches_per_sample_loop(split_mnist, scenario):
-    """FisherEWCPlugin's per-sample Fisher (vmap) is Avalanche's value with batch size 1,
-    for the multi-head (CL1) and the class-incremental (CL3) model, after a task."""
+def test_fast_fishers_equal_avalanches_per_sample_loop(split_mnist, scenario, impl):
+    """FisherEWCPlugin's per-sample Fisher (vmap, and the outer-product form for Linear
+    layers) is Avalanche's value with batch size 1, for the multi-head (CL1) and the
+    class-incremental (CL3) model, after a task."""
     b = baseline(split_mnist, f"experiment=split_mnist_{scenario}", "method=ewc", num_tasks=2)
     experiences = list(b.stream())
     b.budget.budget = 5
     b.fit_task(0, experiences[0])
     model, strategy = b.models[0], b.strategy
+    assert only_linear_params(model)
     data = experiences[1].dataset.subset(range(70))  # task 2 (label 1 in CL1), odd count
     args = (model, strategy._criterion, strategy.optimizer, data, "cpu")
-    fast = per_sample_fisher(*args[:2], data, "cpu", block=32)
+    fast = impl(*args[:2], data, "cpu", block=32)
     reference = EWCPlugin(1.0).compute_importances(*args, batch_size=1)
     assert fast.keys() == reference.keys()
     for name in fast:
         torch.testing.assert_close(fast[name].data, reference[name].data, rtol=1e-4, atol=1e-9)
     assert any(imp.data.abs().max() > 0 for imp in fast.values())
+    assert all(p.requires_grad for p in model.parameters()) and model.training
+
+
+def test_linear_fisher_refuses_a_layer_used_twice():
+    """Its outer-product form holds for one use of each layer per sample only."""
+
+    class Samples(list):  # (x, y, task) triples, as an Avalanche dataset yields them
+        collate_fn = staticmethod(default_collate)
+
+    layer = nn.Linear(3, 3)
+    data = Samples([(torch.randn(3), 0, 0), (torch.randn(3), 1, 0)])
+    with pytest.raises(ValueError, match="each nn.Linear applied once"):
+        linear_fisher(nn.Sequential(layer, layer), nn.CrossEntropyLoss(), data, "cpu")
 
 
 def test_class_incremental_shared_head_predicts_over_classes_seen_so_far(split_mnist):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hypercl import fingerprint
+from hypercl.config import MethodName
 from hypercl.fingerprint import (
     EQUIVALENT,
     REPORTING_CONF,
@@ -151,13 +152,31 @@ def test_current_and_declared_equivalent_fingerprints():
     assert not is_current("bbbbbb000000", "123456789abc", declared)
 
 
+def test_an_equivalence_that_excludes_methods_holds_for_the_others_only():
+    """A change that alters EWC's numbers only: its entry links the two codes for every
+    other method, and an EWC result of the old code is stale."""
+    cur = "c0ffee000000"
+    declared = (
+        ("aaaaaa000000", "bbbbbb000000", "check 1"),
+        ("bbbbbb000000", cur, "check 2; ewc changed", frozenset({"ewc", "online_ewc"})),
+    )
+    assert is_current("aaaaaa000000", cur, declared, method="hnet")
+    assert is_current("bbbbbb000000", cur, declared, method="si")
+    assert not is_current("bbbbbb000000", cur, declared, method="ewc")
+    assert not is_current("aaaaaa000000", cur, declared, method="online_ewc")
+    assert is_current(cur, cur, declared, method="ewc")  # made by the new code
+    assert equivalent_fingerprints(cur, declared) == {cur}  # no method: unscoped links only
+
+
 def test_default_declarations_are_the_module_list(monkeypatch):
     monkeypatch.setattr(fingerprint, "EQUIVALENT", (("aaaaaa000000", "c0ffee000000", "x"),))
     assert is_current("aaaaaa000000", "c0ffee000000")
 
 
 def test_declared_equivalences_are_well_formed():
+    methods = {m.value for m in MethodName}
     for entry in EQUIVALENT:
-        old, new, proof = entry
+        old, new, proof, *altered = entry
         assert re.fullmatch("[0-9a-f]{12}", old) and re.fullmatch("[0-9a-f]{12}", new), entry
         assert old != new and proof.strip(), entry
+        assert not altered or (altered[0] and altered[0] <= methods), entry
