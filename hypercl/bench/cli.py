@@ -14,6 +14,7 @@ from hypercl.bench.allocator import bench_allocator, step_probe
 from hypercl.bench.batched_seeds import bench_batched_seeds
 from hypercl.bench.compiled import bench_compile
 from hypercl.bench.device import on_gpu, use_device
+from hypercl.bench.fisher import bench_fisher, fisher_notes
 from hypercl.bench.full_runs import bench_full_run
 from hypercl.bench.matmul import bench_head_layout, square_matmul_peak, target_matmul_peak
 from hypercl.bench.memory import bench_memory, memory_probe
@@ -27,6 +28,7 @@ from hypercl.environment import keep_freed_memory
 
 STARTUP_OUT = ROOT / "results" / "bench_startup.md"
 THROUGHPUT_OUT = ROOT / "results" / "bench_throughput.md"
+FISHER_OUT = ROOT / "results" / "bench_fisher.md"
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -64,6 +66,11 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--compile", action="store_true",
         help="only torch.compile vs eager steps (results/bench_throughput.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fisher", action="store_true",
+        help="only EWC's per-sample Fisher, vmap vs linear, on real MNIST "
+        "(results/bench_fisher.md)",
     )  # fmt: skip
     parser.add_argument(
         "--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
@@ -143,6 +150,18 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                 bench_batched_seeds(args.repeats, rows, args.settings, args.seeds)
             if args.compile:
                 bench_compile(args.repeats, rows, args.settings)
+            extra["threads"] = threads
+            write_report(rows, out, args.repeats, extra)  # after each thread count
+        print(out.read_text())
+        return
+    if args.fisher:
+        rows, out = [], args.out if args.out != parser().get_default("out") else FISHER_OUT
+        extra = {"cpu": host_name(), "cores": os.cpu_count(), "load": load,
+                 "inputs": "Inputs are real MNIST training samples.",
+                 "notes": fisher_notes(load)}  # fmt: skip
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            bench_fisher(args.repeats, rows)
             extra["threads"] = threads
             write_report(rows, out, args.repeats, extra)  # after each thread count
         print(out.read_text())

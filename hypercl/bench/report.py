@@ -69,6 +69,14 @@ TABLES = [
     ("Seeds as a batch dimension: speed-up (sequential / batched time for N seeds)",
      "batched_ratio", ["setting", "threads", "previous_tasks", "seeds", "ratio"],
      {"ratio": _S}),
+    ("EWC's per-sample Fisher on N samples of task 1 (seconds; task_seconds: extrapolated "
+     "to the task's training set)", "fisher",
+     ["setting", "threads", "samples", "variant", "seconds", "ms_per_sample", "task_samples",
+      "task_seconds", "max_rel_diff"],
+     {"seconds": "{:.3f}", "ms_per_sample": "{:.3f}", "task_seconds": "{:.1f}",
+      "max_rel_diff": "{:.1e}"}),
+    ("EWC's per-sample Fisher: speed-up (vmap / linear time)", "fisher_ratio",
+     ["setting", "threads", "samples", "ratio"], {"ratio": "{:.1f}"}),
     ("Full-budget runs (real MNIST)", "full_run",
      ["setting", "variant", "seed", "threads", "seconds", "train_seconds", "final_acc_mean"],
      {"seconds": "{:.0f}", "train_seconds": "{:.0f}", "final_acc_mean": _S}),
@@ -92,7 +100,8 @@ def write_report(rows: list[dict], path_md: Path, repeats: int, extra: dict) -> 
     """Write ``rows`` to ``path_md`` with suffix .csv (all their keys as columns) and the
     markdown report to ``path_md``. ``extra`` holds the header's facts: cpu, cores, load
     (1-minute load average at the start), square_n, square_peak and square_before (GFLOP/s
-    of the square matmul at the end and at the start), threads."""
+    of the square matmul at the end and at the start), threads, and optionally inputs (a
+    sentence on what the inputs are; default: random tensors) and notes."""
     fields = sorted({k for r in rows for k in r})
     with path_md.with_suffix(".csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
@@ -110,7 +119,7 @@ def write_report(rows: list[dict], path_md: Path, repeats: int, extra: dict) -> 
         f"- Each time is the median of {repeats} repeats; ratios are taken between medians "
         "measured in the same run, and the variants of a table (fast/direct, previous tasks, "
         "stages, inference sizes, layouts) are timed interleaved, one repeat of each in turn. "
-        "Inputs are random tensors of the benchmark's shape.",
+        + extra.get("inputs", "Inputs are random tensors of the benchmark's shape."),
         *(
             [
                 f"- Square {extra['square_n']}x{extra['square_n']} float32 matmul: "
