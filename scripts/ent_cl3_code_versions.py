@@ -1,0 +1,145 @@
+"""Split-MNIST CL3 HNET+ENT at full budget under several versions of our code: are they
+the same distribution?
+
+Two steps, so that every number in the table comes from run summaries:
+
+    python scripts/ent_cl3_code_versions.py add CSV LABEL RUN_DIR...
+        appends one row per run directory (its results.json): label, commit, fingerprint,
+        seed, final accuracy, device, threads;
+    python scripts/ent_cl3_code_versions.py table CSV [--before L ...] [--after L ...] > MD
+        writes a markdown table, mean ± SEM per label, and compares the pooled runs of the
+        ``--before`` labels with those of the ``--after`` labels: difference, combined SEM,
+        Welch's t-test and a two-sided permutation test (seeded, 100,000 permutations).
+
+``results/official/ent_cl3_code_versions.{csv,md}`` are made this way (the commands are in
+that file's head).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+FIELDS = [
+    "label",
+    "git_commit",
+    "code_fingerprint",
+    "seed",
+    "final_acc_mean",
+    "device",
+    "num_threads",
+]
+
+
+def add(csv_path: Path, label: str, run_dirs: list[Path]) -> None:
+    """Append a row per run directory; a directory without results.json is an error."""
+    rows = []
+    for run_dir in run_dirs:
+        summary = run_dir / "results.json"
+        if not summary.is_file():
+            sys.exit(f"{summary} does not exist: the run has not finished")
+        r = json.loads(summary.read_text())
+        if (r.get("scenario"), r.get("method"), r.get("iters_per_task")) != ("cl3", "hnet", 2000):
+            sys.exit(f"{summary} is not a full-budget Split-MNIST CL3 HNET+ENT run")
+        rows.append(
+            {
+                "label": label,
+                "git_commit": r.get("git_commit", "")[:7],
+                "code_fingerprint": r.get("code_fingerprint", ""),
+                "seed": r["seed"],
+                "final_acc_mean": f"{r['final_acc_mean']:.4f}",
+                "device": r.get("device", ""),
+                "num_threads": r.get("num_threads", ""),
+            }
+        )
+    new = not csv_path.exists()
+    with csv_path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def mean_sem(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) / len(values) ** 0.5
+
+
+def permutation_p(a: list[float], b: list[float], n: int = 100_000, seed: int = 0) -> float:
+    """Two-sided p of |mean(a) - mean(b)| under random relabelling."""
+    rng = np.random.default_rng(seed)
+    pooled = np.array(a + b)
+    observed = abs(np.mean(a) - np.mean(b))
+    perms = np.argsort(rng.random((n, len(pooled))), axis=1)
+    shuffled = pooled[perms]
+    diffs = np.abs(shuffled[:, : len(a)].mean(1) - shuffled[:, len(a) :].mean(1))
+    return float((np.sum(diffs >= observed - 1e-12) + 1) / (n + 1))
+
+
+def table(csv_path: Path, before: list[str], after: list[str]) -> str:
+    rows = list(csv.DictReader(csv_path.open()))
+    by_label: dict[str, list[dict]] = {}
+    for row in rows:
+        by_label.setdefault(row["label"], []).append(row)
+    lines = [
+        "| code | n | seeds | final acc. per seed | mean ± SEM | SD |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, group in by_label.items():
+        group.sort(key=lambda r: int(r["seed"]))
+        accs = [float(r["final_acc_mean"]) for r in group]
+        m, s = mean_sem(accs)
+        seeds = [int(r["seed"]) for r in group]
+        span = (
+            f"{min(seeds)}-{max(seeds)}"
+            if seeds == list(range(min(seeds), max(seeds) + 1))
+            else ", ".join(map(str, seeds))
+        )
+        per_seed = ", ".join(f"{a:.2f}" for a in accs)
+        sd = statistics.stdev(accs)
+        lines.append(
+            f"| {label} | {len(accs)} | {span} | {per_seed} | {m:.2f} ± {s:.2f} | {sd:.2f} |"
+        )
+    if before and after:
+        a = [float(r["final_acc_mean"]) for lab in before for r in by_label.get(lab, [])]
+        b = [float(r["final_acc_mean"]) for lab in after for r in by_label.get(lab, [])]
+        (ma, sa), (mb, sb) = mean_sem(a), mean_sem(b)
+        combined = (sa**2 + sb**2) ** 0.5
+        welch = stats.ttest_ind(a, b, equal_var=False)
+        lines += [
+            "",
+            f"Pooled: {' + '.join(before)} (n {len(a)}) {ma:.2f} ± {sa:.2f} against "
+            f"{' + '.join(after)} (n {len(b)}) {mb:.2f} ± {sb:.2f}: difference {ma - mb:.2f} "
+            f"points, {(ma - mb) / combined:.1f} combined SEM; Welch's t-test p = "
+            f"{welch.pvalue:.3f}; permutation test p = {permutation_p(a, b):.3f} "
+            "(two-sided, 100,000 permutations, seed 0).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_add = sub.add_parser("add", help="append run summaries to CSV under LABEL")
+    p_add.add_argument("csv", type=Path)
+    p_add.add_argument("label")
+    p_add.add_argument("run_dirs", type=Path, nargs="+")
+    p_table = sub.add_parser("table", help="markdown table of CSV (stdout)")
+    p_table.add_argument("csv", type=Path)
+    p_table.add_argument("--before", nargs="*", default=[])
+    p_table.add_argument("--after", nargs="*", default=[])
+    args = parser.parse_args()
+    if args.cmd == "add":
+        add(args.csv, args.label, args.run_dirs)
+    else:
+        sys.stdout.write(table(args.csv, args.before, args.after))
+
+
+if __name__ == "__main__":
+    main()
