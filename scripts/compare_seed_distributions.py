@@ -1,18 +1,21 @@
-"""Split-MNIST CL3 HNET+ENT at full budget under several versions of our code: are they
-the same distribution?
+"""Split-MNIST HNET+ENT at full budget from several codes (versions of ours, the official
+one): are their final accuracies over seeds the same distribution?
 
 Two steps, so that every number in the table comes from run summaries:
 
-    python scripts/ent_cl3_code_versions.py add CSV LABEL RUN_DIR...
+    python scripts/compare_seed_distributions.py add CSV LABEL RUN_DIR... [--scenario cl3]
         appends one row per run directory (its results.json): label, commit, fingerprint,
         seed, final accuracy, device, threads;
-    python scripts/ent_cl3_code_versions.py table CSV [--before L ...] [--after L ...] > MD
+    python scripts/compare_seed_distributions.py add-official CSV LABEL OFFICIAL [--scenario S]
+        appends the full-budget rows of that scenario from the official code's runs
+        (``results/official/split_mnist_ent.csv``, written by ``scripts/official_hypercl.sh``);
+    python scripts/compare_seed_distributions.py table CSV [--before L ...] [--after L ...] > MD
         writes a markdown table, mean ± SEM per label, and compares the pooled runs of the
         ``--before`` labels with those of the ``--after`` labels: difference, combined SEM,
         Welch's t-test and a two-sided permutation test (seeded, 100,000 permutations).
 
-``results/official/ent_cl3_code_versions.{csv,md}`` are made this way (the commands are in
-that file's head).
+``results/official/ent_cl3_code_versions.{csv,md}`` and ``ent_cl2_official.{csv,md}`` are
+made this way (the commands are in each file's head).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ FIELDS = [
 ]
 
 
-def add(csv_path: Path, label: str, run_dirs: list[Path]) -> None:
+def add(csv_path: Path, label: str, run_dirs: list[Path], scenario: str) -> None:
     """Append a row per run directory; a directory without results.json is an error."""
     rows = []
     for run_dir in run_dirs:
@@ -46,8 +49,12 @@ def add(csv_path: Path, label: str, run_dirs: list[Path]) -> None:
         if not summary.is_file():
             sys.exit(f"{summary} does not exist: the run has not finished")
         r = json.loads(summary.read_text())
-        if (r.get("scenario"), r.get("method"), r.get("iters_per_task")) != ("cl3", "hnet", 2000):
-            sys.exit(f"{summary} is not a full-budget Split-MNIST CL3 HNET+ENT run")
+        if (r.get("scenario"), r.get("method"), r.get("iters_per_task")) != (
+            scenario,
+            "hnet",
+            2000,
+        ):
+            sys.exit(f"{summary} is not a full-budget Split-MNIST {scenario} HNET+ENT run")
         rows.append(
             {
                 "label": label,
@@ -59,6 +66,30 @@ def add(csv_path: Path, label: str, run_dirs: list[Path]) -> None:
                 "num_threads": r.get("num_threads", ""),
             }
         )
+    append(csv_path, rows)
+
+
+def add_official(csv_path: Path, label: str, official_csv: Path, scenario: str) -> None:
+    """Append the official code's full-budget (2000 it/task) runs of ``scenario``."""
+    rows = [
+        {
+            "label": label,
+            "git_commit": "e325678",
+            "code_fingerprint": "",
+            "seed": r["seed"],
+            "final_acc_mean": r["acc_final_mean"],
+            "device": "cpu",
+            "num_threads": 1,
+        }
+        for r in csv.DictReader(official_csv.open())
+        if r["scenario"] == scenario and r["n_iter"] == "2000"
+    ]
+    if not rows:
+        sys.exit(f"{official_csv} has no full-budget {scenario} run")
+    append(csv_path, rows)
+
+
+def append(csv_path: Path, rows: list[dict]) -> None:
     new = not csv_path.exists()
     with csv_path.open("a", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
@@ -130,13 +161,21 @@ def main() -> None:
     p_add.add_argument("csv", type=Path)
     p_add.add_argument("label")
     p_add.add_argument("run_dirs", type=Path, nargs="+")
+    p_add.add_argument("--scenario", default="cl3", choices=["cl1", "cl2", "cl3"])
+    p_off = sub.add_parser("add-official", help="append the official code's runs to CSV")
+    p_off.add_argument("csv", type=Path)
+    p_off.add_argument("label")
+    p_off.add_argument("official_csv", type=Path)
+    p_off.add_argument("--scenario", default="cl3", choices=["cl1", "cl2", "cl3"])
     p_table = sub.add_parser("table", help="markdown table of CSV (stdout)")
     p_table.add_argument("csv", type=Path)
     p_table.add_argument("--before", nargs="*", default=[])
     p_table.add_argument("--after", nargs="*", default=[])
     args = parser.parse_args()
     if args.cmd == "add":
-        add(args.csv, args.label, args.run_dirs)
+        add(args.csv, args.label, args.run_dirs, args.scenario)
+    elif args.cmd == "add-official":
+        add_official(args.csv, args.label, args.official_csv, args.scenario)
     else:
         sys.stdout.write(table(args.csv, args.before, args.after))
 
