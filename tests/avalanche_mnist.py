@@ -8,10 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from hypercl.data.mnist import pixel_permutations
+from hypercl.data.mnist import PadFlattenPermute, pixel_permutations
 from hypercl.data.tasks import Benchmark, TaskData
 
 
@@ -48,17 +47,6 @@ def avalanche_split_mnist(data_dir: Path, num_tasks: int = 5) -> Benchmark:
         for train_exp, test_exp in zip(stream.train_stream, stream.test_stream, strict=True)
     ]
     return Benchmark("split_mnist", tasks, tuple(tasks[0].x_train.shape[1:]), head_size=2)
-
-
-class PadFlattenPermute:
-    """[1, 28, 28] image -> zero-padded by ``padding`` on each side, flat, permuted: [D]."""
-
-    def __init__(self, padding: int, perm: torch.Tensor | None) -> None:
-        self.padding, self.perm = padding, perm
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, [self.padding] * 4).flatten()
-        return x if self.perm is None else x[self.perm]
 
 
 def perm_mnist_stream(data_dir: Path, perms: list[torch.Tensor | None], padding: int = 2):
