@@ -1,8 +1,8 @@
 """The paper's figures from committed runs: ``python -m hypercl.figures``.
 
 Reads every ``results.json`` under ``--runs`` (default ``results/runs``) and writes, under
-``--out`` (default ``results/figures``), ``perm_mnist100/``, ``compression/`` and
-``cifar/``, each with its figures and a ``README.md`` table
+``--out`` (default ``results/figures``), ``perm_mnist100/`` and ``compression/``, each
+with its figures and a ``README.md`` table
 (:mod:`hypercl.report.paper_figures`). Missing runs are listed, never fatal.
 ``--ratios`` prints the compression study's ratio table (``conf/compression/*.yaml``) and
 exits.

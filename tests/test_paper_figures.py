@@ -65,7 +65,6 @@ def test_perm100_and_compression_tables_hold_the_means(tmp_path):
     names = {p.name for p in summary["figures"]}
     assert {"perm_mnist100_cl1_500it_final_per_task.png", "compression_5000it.png"} <= names
     assert "perm_mnist100 cl1 500 it./task: online_ewc" in summary["missing"]
-    assert "cifar: no runs" in summary["missing"]
 
     perm = (out / "perm_mnist100" / "README.md").read_text()
     assert "500 it./task REDUCED (paper: 5000)" in perm
@@ -86,7 +85,7 @@ def test_no_runs_at_all_lists_everything_missing(tmp_path, capsys):
     main(["--runs", str(tmp_path / "absent"), "--out", str(tmp_path / "out")])
     printed = capsys.readouterr().out
     assert "0 runs read" in printed
-    for part in ("perm_mnist100: no runs", "compression: no", "cifar: no runs"):
+    for part in ("perm_mnist100: no runs", "compression: no"):
         assert f"missing: {part}" in printed
     assert (tmp_path / "out" / "compression" / "README.md").exists()
 
