@@ -217,7 +217,7 @@ def test_committed_tables_are_regenerated_exactly(tmp_path, name):
     cmd = [sys.executable, "-m", "hypercl.report.tables", f"results/runs/{name}", "--out", str(out)]
     cmd += ["--explanations", f"results/{name}_explanations.csv"]  # the default beside the table
     subprocess.run([*cmd, "--name", name], cwd=REPO, check=True, capture_output=True)
-    for suffix in (".md", ".csv"):
+    for suffix in (".md", ".csv", "_provenance.csv"):
         if not (REPO / "results" / f"{name}{suffix}").exists():
             continue
         expected = (REPO / "results" / f"{name}{suffix}").read_text()
@@ -228,18 +228,22 @@ def _readme_block(text: str) -> str:
     return text[text.index(BEGIN) : text.index(END) + len(END)]
 
 
-def test_readme_block_is_the_hypernetwork_rows_beside_the_paper(runs_dir, tmp_path):
+def test_readme_block_is_the_hypernetwork_columns_beside_the_paper(runs_dir, tmp_path):
+    """The Table 1 view's hypernetwork columns and DGR+distill; the baselines (ewc,
+    finetune) stay out; CL1 HNET+TIR repeats HNET+ENT's cell."""
     readme = tmp_path / "README.md"
     readme.write_text(f"# intro\n\n{BEGIN}\n| old | table |\n{END}\n\nthe sentence below\n")
     paths = build(runs_dir, tmp_path / "results", "mnist", readme=readme)
     assert paths["readme"] == readme
+    ours = "**99.20 ± 0.12** (n 3, 2000 it., cpu"
     assert readme.read_text() == (
-        f"# intro\n\n{BEGIN}\n"
-        "| benchmark | scenario | method | code | n | iters/task | final acc. | paper "
-        "| during acc. | device |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
-        "| Split-MNIST (5 tasks) | CL1 | hnet |  | 3 | 2000 | 99.20 ± 0.12 | 99.79 ± 0.01 "
-        "| 100.20 | cpu |\n"
+        f"# intro\n\n{BEGIN}\n### Split-MNIST (5 tasks)\n\n"
+        "| scenario | HNET+ENT | HNET+TIR | HNET+R | DGR+distill |\n|---|---|---|---|---|\n"
+        f"| CL1 | {ours})<br>paper 99.79 ± 0.01 [R] "
+        f"| {ours}, same model as HNET+ENT)<br>paper 99.79 ± 0.01 [R] "
+        "| not run<br>paper 99.83 ± 0.01 [R] | not run<br>paper 99.61 [R] |\n"
+        "| CL2 | not run<br>paper 87.01 ± 0.47 [R] | not run<br>paper 94.43 ± 0.28 [R] "
+        "| not run<br>paper 98.00 ± 0.03 [R] | not run<br>paper 96.83 [R] |\n"
         f"{END}\n\nthe sentence below\n"
     )
 
@@ -274,7 +278,7 @@ def test_committed_readme_table_is_regenerated_exactly(tmp_path):
 
 def test_report_modules_import_one_way():
     """Each module of hypercl/report imports only the table modules listed before it."""
-    order = ["runs", "paper", "rows", "markdown", "table1", "figures", "readme", "tables"]
+    order = "runs paper rows markdown provenance table1 figures readme tables".split()
     for i, module in enumerate(order):
         source = (REPO / "hypercl" / "report" / f"{module}.py").read_text()
         imported = set(re.findall(r"^from hypercl\.report\.(\w+) import", source, re.M))
@@ -289,8 +293,8 @@ def test_table1_view_puts_methods_in_columns_beside_the_paper(tmp_path):
         _write_run(runs, "hnet", seed, final, current)
     md = build(runs, tmp_path / "out", "t", current_fingerprint=current)["markdown"].read_text()
     assert "| scenario | HNET+ENT | HNET+TIR | HNET+R | DGR+distill |" in md
-    assert "| CL1 | **99.75 ± 0.05** (n 2, 2000 it.)<br>paper 99.79 ± 0.01 [R] |" in md
-    assert "(n 2, 2000 it., same model as HNET+ENT)<br>paper 99.79 ± 0.01 [R]" in md
+    assert "| CL1 | **99.75 ± 0.05** (n 2, 2000 it., cpu)<br>paper 99.79 ± 0.01 [R] |" in md
+    assert "(n 2, 2000 it., cpu, same model as HNET+ENT)<br>paper 99.79 ± 0.01 [R]" in md
     assert "| not run<br>paper 99.83 ± 0.01 [R] |" in md  # HNET+R, CL1
     lead = (
         "- Split-MNIST CL1 HNET+ENT: **matches** the paper (99.75 ± 0.05, n 2; paper 99.79 ± 0.01)"

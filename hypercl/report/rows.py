@@ -21,6 +21,9 @@ from hypercl.report.runs import (
 # Epochs per task of the paper's settings (conf/experiment/split_cifar10_100_<target>.yaml).
 FULL_EPOCHS = {"resnet32": 200, "zenkenet": 80}
 CIFAR_METHOD_ORDER = ["hnet", "finetune", "from_scratch"]
+# The columns that name a row: MNIST (:func:`summary_frame`) and Split-CIFAR (:func:`cifar_frame`).
+ROW_KEYS = ["benchmark", "num_tasks", "scenario", "method", "iters_per_task"]
+CIFAR_KEYS = ["benchmark", "num_tasks", "target", "method", "budget"]
 
 
 def runs_frame(runs: list[dict]) -> pd.DataFrame:
@@ -52,10 +55,9 @@ def summary_frame(
 ) -> pd.DataFrame:
     """One row per (benchmark, num_tasks, scenario, method, iters_per_task) of
     :func:`runs_frame`, with the paper's value and the generated note."""
-    keys = ["benchmark", "num_tasks", "scenario", "method", "iters_per_task"]
     rows = []
-    for key, group in runs.groupby(keys, sort=False):
-        row = dict(zip(keys, key, strict=True))
+    for key, group in runs.groupby(ROW_KEYS, sort=False):
+        row = dict(zip(ROW_KEYS, key, strict=True))
         full = FULL_BUDGET.get(row["benchmark"])
         stale = int(group["stale"].sum())
         row.update(
@@ -115,15 +117,21 @@ def cifar_budget(run: dict) -> tuple[str, bool]:
     return label + (f", {test_subset} test img." if test_subset else ""), reduced
 
 
+def cifar_key(run: dict) -> tuple:
+    """The values of :data:`CIFAR_KEYS` that put a CIFAR run in its row."""
+    bench, target = run["benchmark"], run.get("target", "")
+    return (bench, len(run["acc_matrix"]), target, cifar_method(run), cifar_budget(run)[0])
+
+
 def cifar_frame(runs: list[dict]) -> pd.DataFrame:
     """One row per (benchmark, target, method, budget): mean final and during accuracy per
     task (``final_t<j>``, ``during_t<j>``, mean over seeds) and over tasks (+- SEM)."""
     cells: dict[tuple, list[dict]] = {}
     for r in runs:
-        key = (r["benchmark"], len(r["acc_matrix"]), r.get("target", ""), cifar_method(r))
-        cells.setdefault((*key, cifar_budget(r)), []).append(r)
+        cells.setdefault(cifar_key(r), []).append(r)
     rows = []
-    for (bench, num_tasks, target, method, (budget, reduced)), group in cells.items():
+    for (bench, num_tasks, target, method, budget), group in cells.items():
+        reduced = cifar_budget(group[0])[1]  # the same for every run of a budget label
         finals = pd.Series([r["final_acc_mean"] for r in group])
         matrices = mean_matrix(group)
         stale = sum(bool(r.get("_stale", True)) for r in group)

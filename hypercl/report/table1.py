@@ -49,7 +49,7 @@ def cell(row: pd.Series | None, reference: pd.DataFrame, key: dict, same_as: str
     else:
         ours = (
             f"**{format_acc(row['final_acc_mean'], row['final_acc_sem'])}** "
-            f"(n {row['n']}, {row['iters_per_task']} it."
+            f"(n {row['n']}, {row['iters_per_task']} it., {row['device']}"
             + (", REDUCED" if row["reduced"] else "")
             + (f", {row['code']}" if row["code"] else "")
             + (f", {same_as}" if same_as else "")
@@ -58,15 +58,23 @@ def cell(row: pd.Series | None, reference: pd.DataFrame, key: dict, same_as: str
     return "<br>".join(p for p in (ours, paper) if p)
 
 
-def table1_markdown(table: pd.DataFrame, reference: pd.DataFrame) -> list[str]:
-    """Markdown lines of the Table 1 view of a :func:`~hypercl.report.rows.summary_frame`."""
+def table1_markdown(
+    table: pd.DataFrame, reference: pd.DataFrame, methods: tuple[str, ...] | None = None
+) -> list[str]:
+    """Markdown lines of the Table 1 view of a :func:`~hypercl.report.rows.summary_frame`;
+    ``methods``: only these columns (default: every column with rows, and always the
+    hypernetwork columns and DGR+distill)."""
     lines: list[str] = []
     labels = dict(COLUMNS)
     for (bench, num_tasks), rows in table.groupby(["benchmark", "num_tasks"], sort=False):
         present = set(rows["method"])
         # The paper's hypernetwork columns and DGR+distill always show ("not run" if empty).
         always = (*HNET_COLUMNS, "dgr")
-        columns = [m for m, _ in COLUMNS if m in present or m in always]
+        columns = [
+            m
+            for m, _ in COLUMNS
+            if (m in present or m in always) and (methods is None or m in methods)
+        ]
         title = BENCHMARK_TITLES.get(bench, bench)
         lines += [
             f"### {title} ({num_tasks} tasks)",

@@ -9,7 +9,10 @@ writes, for every (benchmark, scenario, method, iterations per task):
   ours (``hypercl/report/paper_reference.csv``, with its source), stored parameters, wall time,
   and a note where we differ from the paper by more than 2 SEM;
 * ``<out>/<name>_figures/``: accuracy-matrix heatmaps (mean over seeds), final per-task
-  accuracy bars and during-vs-final bars, one figure of each per (benchmark, scenario).
+  accuracy bars and during-vs-final bars, one figure of each per (benchmark, scenario);
+* a section *Provenance* at the end of ``<name>.md``, also ``<out>/<name>_provenance.csv``:
+  per row, its seeds, commits, code fingerprints, device and threads, and the command that
+  retrains one seed (:mod:`hypercl.report.provenance`).
 
 Notes that explain a difference from the paper are text kept in
 ``<out>/<name>_explanations.csv`` (benchmark, num_tasks, scenario, method, iters_per_task,
@@ -42,6 +45,7 @@ This module is the command and :func:`build`; it imports the others, each of whi
 only those listed before it: :mod:`~hypercl.report.runs` (reading ``results.json``),
 :mod:`~hypercl.report.paper` (reference values, explanations, notes),
 :mod:`~hypercl.report.rows` (runs grouped into rows), :mod:`~hypercl.report.markdown`,
+:mod:`~hypercl.report.provenance` (where each row comes from),
 :mod:`~hypercl.report.table1` (the paper's Table 1 layout),
 :mod:`~hypercl.report.figures` and :mod:`~hypercl.report.readme`.
 """
@@ -55,8 +59,16 @@ from hypercl.fingerprint import code_fingerprint
 from hypercl.report.figures import cifar_figures, mnist_figures
 from hypercl.report.markdown import cifar_markdown, header, mnist_markdown
 from hypercl.report.paper import REFERENCE_CSV, UNEXPLAINED, load_explanations, load_reference
+from hypercl.report.provenance import provenance_csv, provenance_frame, provenance_markdown
 from hypercl.report.readme import write_readme
-from hypercl.report.rows import cifar_frame, runs_frame, summary_frame
+from hypercl.report.rows import (
+    CIFAR_KEYS,
+    ROW_KEYS,
+    cifar_frame,
+    cifar_key,
+    runs_frame,
+    summary_frame,
+)
 from hypercl.report.runs import STALE, is_cifar, load_runs
 from hypercl.report.table1 import table1_markdown, verdicts
 
@@ -70,8 +82,9 @@ def build(
     current_fingerprint: str | None = None,
     readme: Path | None = None,
 ) -> dict:
-    """Write ``<out>/<name>.md``, ``.csv`` and ``<name>_figures/`` (CIFAR runs next to
-    MNIST runs: their CSV is ``<name>_cifar.csv``); returns their paths, the cells
+    """Write ``<out>/<name>.md``, ``.csv``, ``_provenance.csv`` and ``<name>_figures/`` (CIFAR
+    runs next to MNIST runs: their CSVs are ``<name>_cifar.csv`` and
+    ``<name>_cifar_provenance.csv``); returns their paths, the cells
     whose difference from the paper is unexplained and the stale rows. Explanations:
     ``explanations_csv``, by default ``<out>/<name>_explanations.csv``. Staleness is judged
     against ``current_fingerprint`` (default: this code's :func:`code_fingerprint`). With
@@ -90,6 +103,7 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     md_path, figures_dir = out / f"{name}.md", out / f"{name}_figures"
     lines = header(runs_dir.as_posix(), name)
+    provenance_lines: list[str] = []  # after all tables
     paths: dict = {
         "markdown": md_path,
         "figures": [],
@@ -99,11 +113,17 @@ def build(
         "rows": 0,
     }
     if mnist_runs:
-        table = summary_frame(runs_frame(mnist_runs), reference, explanations)
+        frame = runs_frame(mnist_runs)
+        table = summary_frame(frame, reference, explanations)
         lines += table1_section(table, reference)
         lines += mnist_markdown(table, name)
         paths["csv"] = out / f"{name}.csv"
         table.to_csv(paths["csv"], index=False, float_format="%.4f")
+        run_keys = frame[ROW_KEYS].itertuples(index=False, name=None)
+        provenance = provenance_frame(table, ROW_KEYS, mnist_runs, run_keys, runs_dir)
+        provenance_lines += provenance_markdown(provenance)
+        paths["provenance_csv"] = out / f"{name}_provenance.csv"
+        provenance_csv(provenance, paths["provenance_csv"])
         paths["figures"] += mnist_figures(mnist_runs, figures_dir)
         unexplained = table[table["note"].str.endswith(UNEXPLAINED)]
         paths["unexplained"] = [
@@ -117,13 +137,19 @@ def build(
             if r.code
         ]
         if readme is not None:
-            write_readme(readme, table)
+            write_readme(readme, table, reference)
             paths["readme"] = readme
     if cifar_runs:
         cifar = cifar_frame(cifar_runs)
         lines += cifar_markdown(cifar)
         paths["cifar_csv"] = out / (f"{name}_cifar.csv" if mnist_runs else f"{name}.csv")
         cifar.to_csv(paths["cifar_csv"], index=False, float_format="%.4f")
+        run_keys = [cifar_key(r) for r in cifar_runs]
+        provenance = provenance_frame(cifar, CIFAR_KEYS, cifar_runs, run_keys, runs_dir)
+        provenance_lines += provenance_markdown(provenance, cifar=True)
+        stem = f"{name}_cifar" if mnist_runs else name
+        paths["cifar_provenance_csv"] = out / f"{stem}_provenance.csv"
+        provenance_csv(provenance, paths["cifar_provenance_csv"])
         paths["figures"] += cifar_figures(cifar, figures_dir)
         paths["rows"] += len(cifar)
         paths["stale"] += [
@@ -131,6 +157,7 @@ def build(
             for r in cifar.itertuples()
             if r.code
         ]
+    lines += provenance_lines
     md_path.write_text("\n".join(lines) + "\n")
     return paths
 
@@ -188,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
     paths = build(
         args.runs_dir, args.out, args.name, args.reference, args.explanations, readme=args.readme
     )
-    tables = [str(p) for key in ("markdown", "csv", "cifar_csv", "readme") if (p := paths.get(key))]
+    keys = ("markdown", "csv", "cifar_csv", "provenance_csv", "cifar_provenance_csv", "readme")
+    tables = [str(p) for key in keys if (p := paths.get(key))]
     print(f"wrote {', '.join(tables)} and {len(paths['figures'])} figures")
     print(
         f"code fingerprint {paths['fingerprint']}: {len(paths['stale'])} of {paths['rows']} "
