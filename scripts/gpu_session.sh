@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Full-budget runs for a short GPU session: one job after another, most needed first, until
 # DEADLINE_S seconds have passed; a job is not started when less than its expected time is left.
-# Each finished run's summary (results.json, accuracy_matrix.csv/png, config.yaml, train.log;
-# no checkpoint) is copied to $OUT/runs/<set>/<experiment>/<method>/seed<k>/ as soon as it
+# Each finished run's summary (results.json, accuracy_matrix.csv/png, config.yaml, train.log,
+# .hydra/; no checkpoint) is copied to $OUT/runs/<set>/<experiment>/<method>/seed<k>/ as soon as it
 # ends, so a timeout still brings back every finished run. Commit them under results/runs/.
 #
 #   DEADLINE_S=540 OUT=/tmp/out scripts/gpu_session.sh            # on the device machine
@@ -56,6 +56,7 @@ for job in "${JOBS[@]}"; do
     dest=$OUT/runs/$set/$experiment/$label/seed$seed
     mkdir -p "$dest"
     cp "$dir"/{results.json,accuracy_matrix.csv,accuracy_matrix.png,config.yaml,train.log} "$dest"/
+    cp -r "$dir/.hydra" "$dest"/  # overrides.yaml: the command in the tables' Provenance
   else
     echo "failed (rc $rc): $job"
   fi
