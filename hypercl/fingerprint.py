@@ -109,6 +109,14 @@ EQUIVALENT: tuple[Declaration, ...] = (
         "module (it only calls hypercl.report.paper_figures) leaves the hashed set; "
         "tests/test_same_results.py (10 configurations) bit-identical",
     ),
+    (
+        "3f34ae994bb8",  # 267e178
+        "e835b84897da",  # linear_fisher and per_sample_fisher share one block loop
+        "both Fishers (linear and vmap) of an EWC model after a task, split_mnist_cl1 and "
+        "cl3, 299 samples of the next task, torch.equal at both codes; "
+        "tests/test_same_results.py (10 configurations) bit-identical; the loop over blocks "
+        "and tasks and the mean were moved into two helpers, in the same order",
+    ),
 )
 
 

@@ -5,7 +5,7 @@ model, so that a baseline resumes exactly."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from avalanche.benchmarks.utils.classification_dataset import (
@@ -102,38 +102,29 @@ def linear_fisher(
         return output.clone()  # what follows may write into its output (masked units)
 
     hooks = [layer.register_forward_hook(keep) for layer in layers]
-    count = 0
     try:
-        for x, y, tasks in DataLoader(dataset, batch_size=block, collate_fn=dataset.collate_fn):
-            x, y = x.to(device), y.to(device)
-            for task in tasks.unique().tolist():  # one task per experience in practice
-                rows = tasks == task
-                seen.clear()
-                with torch.enable_grad():
-                    xs = x[rows]
-                    out = model(xs, task) if multi_task else model(xs)
-                    loss = criterion(out, y[rows]) * len(xs)  # the sum of per-sample losses
-                    grads = torch.autograd.grad(loss, [o for _, _, o in seen], allow_unused=True)
-                if len({id(layer) for layer, _, _ in seen}) < len(seen) or any(
-                    a.dim() != 2 for _, a, _ in seen
-                ):
-                    raise ValueError("linear_fisher needs each nn.Linear applied once, to [B, in]")
-                for (layer, a, _), d in zip(seen, grads, strict=True):
-                    if d is None:  # a head of another task
-                        continue
-                    name = layers[layer]
-                    prefix = f"{name}." if name else ""
-                    importances[f"{prefix}weight"].data += d.square().T @ a.square()
-                    if layer.bias is not None:
-                        importances[f"{prefix}bias"].data += d.square().sum(0)
-            count += len(y)
+        for xs, ys, task in _task_blocks(dataset, device, block):
+            seen.clear()
+            with torch.enable_grad():
+                out = model(xs, task) if multi_task else model(xs)
+                loss = criterion(out, ys) * len(xs)  # the sum of per-sample losses
+                grads = torch.autograd.grad(loss, [o for _, _, o in seen], allow_unused=True)
+            if len({id(layer) for layer, _, _ in seen}) < len(seen) or any(
+                a.dim() != 2 for _, a, _ in seen
+            ):
+                raise ValueError("linear_fisher needs each nn.Linear applied once, to [B, in]")
+            for (layer, a, _), d in zip(seen, grads, strict=True):
+                if d is None:  # a head of another task
+                    continue
+                name = layers[layer]
+                prefix = f"{name}." if name else ""
+                importances[f"{prefix}weight"].data += d.square().T @ a.square()
+                if layer.bias is not None:
+                    importances[f"{prefix}bias"].data += d.square().sum(0)
     finally:
         for hook in hooks:
             hook.remove()
-    for imp in importances.values():
-        imp.data /= float(count)
-    model.train()
-    return importances
+    return _mean_over_samples(importances, len(dataset), model)
 
 
 @torch.no_grad()
@@ -151,17 +142,28 @@ def per_sample_fisher(
         args = (x.unsqueeze(0), task) if multi_task else (x.unsqueeze(0),)
         return criterion(torch.func.functional_call(model, params, args), y.unsqueeze(0))
 
-    count = 0
+    per_sample_grads = torch.func.vmap(torch.func.grad(sample_loss), in_dims=(None, 0, 0, None))
+    for xs, ys, task in _task_blocks(dataset, device, block):
+        for name, g in per_sample_grads(params, xs, ys, task).items():
+            importances[name].data += g.pow(2).sum(0)
+    return _mean_over_samples(importances, len(dataset), model)
+
+
+def _task_blocks(dataset, device, block: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    """``dataset`` in blocks of ``block`` samples, each split by task label (one task per
+    experience in practice): (x [b, ...], y [b], task), on ``device``."""
     for x, y, tasks in DataLoader(dataset, batch_size=block, collate_fn=dataset.collate_fn):
         x, y = x.to(device), y.to(device)
-        for task in tasks.unique().tolist():  # one task per experience in practice
+        for task in tasks.unique().tolist():
             rows = tasks == task
-            grads = torch.func.vmap(torch.func.grad(sample_loss), in_dims=(None, 0, 0, None))(
-                params, x[rows], y[rows], task
-            )
-            for name, g in grads.items():
-                importances[name].data += g.pow(2).sum(0)
-        count += len(y)
+            yield x[rows], y[rows], task
+
+
+def _mean_over_samples(
+    importances: dict[str, ParamData], count: int, model: nn.Module
+) -> dict[str, ParamData]:
+    """Sums of squared gradients over ``count`` samples -> their means; ``model`` back in
+    training mode (the Fishers run it in eval mode)."""
     for imp in importances.values():
         imp.data /= float(count)
     model.train()
