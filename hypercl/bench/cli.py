@@ -16,6 +16,7 @@ from hypercl.bench.compiled import bench_compile
 from hypercl.bench.device import on_gpu, use_device
 from hypercl.bench.fisher import bench_fisher, fisher_notes
 from hypercl.bench.full_runs import bench_full_run
+from hypercl.bench.long_sequence import bench_long_sequence
 from hypercl.bench.matmul import bench_head_layout, square_matmul_peak, target_matmul_peak
 from hypercl.bench.memory import bench_memory, memory_probe
 from hypercl.bench.presets import CIFAR_SETTINGS, ROOT, SETTINGS
@@ -29,6 +30,7 @@ from hypercl.environment import keep_freed_memory
 STARTUP_OUT = ROOT / "results" / "bench_startup.md"
 THROUGHPUT_OUT = ROOT / "results" / "bench_throughput.md"
 FISHER_OUT = ROOT / "results" / "bench_fisher.md"
+LONG_OUT = ROOT / "results" / "bench_long_sequence.md"
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -71,6 +73,11 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--fisher", action="store_true",
         help="only EWC's per-sample Fisher, vmap vs linear, on real MNIST "
         "(results/bench_fisher.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--long-sequence", action="store_true",
+        help="only Permuted-MNIST-100's step by previous tasks and reg_subset "
+        "(results/bench_long_sequence.md)",
     )  # fmt: skip
     parser.add_argument(
         "--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
@@ -162,6 +169,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         for threads in args.threads:
             torch.set_num_threads(threads)
             bench_fisher(args.repeats, rows)
+            extra["threads"] = threads
+            write_report(rows, out, args.repeats, extra)  # after each thread count
+        print(out.read_text())
+        return
+    if args.long_sequence:
+        rows, out = [], args.out if args.out != parser().get_default("out") else LONG_OUT
+        extra = {"cpu": host_name(), "cores": os.cpu_count(), "load": load}
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            bench_long_sequence(args.repeats, rows)
             extra["threads"] = threads
             write_report(rows, out, args.repeats, extra)  # after each thread count
         print(out.read_text())

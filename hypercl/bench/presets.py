@@ -16,6 +16,8 @@ from hypercl.nets.heads import Heads
 ROOT = Path(__file__).resolve().parents[2]  # the repository: conf/, results/
 # preset: (input shape of one image, head size)
 SETTINGS = {"split_mnist_cl1": ((1, 28, 28), 2), "perm_mnist10_cl1": ((1024,), 10)}
+# Step times only (--long-sequence): Permuted-MNIST-100, 100 tasks.
+LONG_SETTINGS = {"perm_mnist100_cl1": ((1024,), 10)}
 # Step times only (--cifar): the convolutional targets, 6 tasks of 10 classes.
 CIFAR_SETTINGS = {
     "split_cifar10_100_resnet32": ((3, 32, 32), 10),
@@ -36,7 +38,7 @@ def make_learner(experiment: str, num_tasks: int, **method) -> tuple[HNetLearner
     cfg = load_config(experiment)
     for key, value in method.items():
         setattr(cfg.method, key, value)
-    input_shape, head_size = {**SETTINGS, **CIFAR_SETTINGS}[experiment]
+    input_shape, head_size = {**SETTINGS, **LONG_SETTINGS, **CIFAR_SETTINGS}[experiment]
     in_features = int(torch.Size(input_shape).numel())
     torch.manual_seed(0)
     learner = build_learner(cfg, in_features, Heads(num_tasks, head_size), num_tasks,

@@ -77,6 +77,10 @@ TABLES = [
       "max_rel_diff": "{:.1e}"}),
     ("EWC's per-sample Fisher: speed-up (vmap / linear time)", "fisher_ratio",
      ["setting", "threads", "samples", "ratio"], {"ratio": "{:.1f}"}),
+    ("Permuted-MNIST-100: training step by previous tasks (seconds per step; ratio over "
+     "task 2's step, the same regularizer)", "long_sequence",
+     ["setting", "threads", "variant", "previous_tasks", "task", "seconds", "ratio_to_task2"],
+     {"seconds": _MS, "ratio_to_task2": _S}),
     ("Full-budget runs (real MNIST)", "full_run",
      ["setting", "variant", "seed", "threads", "seconds", "train_seconds", "final_acc_mean"],
      {"seconds": "{:.0f}", "train_seconds": "{:.0f}", "final_acc_mean": _S}),
