@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the official HNET code (chrhenning/hypercl, commit e325678) on Split-MNIST HNET+ENT
+# Run the official HNET code (chrhenning/hypercl, commit e325678) on Split-MNIST HNET (+ENT)
 # here, on CPU with one thread, and append one CSV row per run to
 # results/official/split_mnist_ent.csv.
 #
@@ -50,7 +50,7 @@ setup() {
   echo "official code at $OFFICIAL_DIR (commit $COMMIT, patched)"
 }
 
-# One run: scenario (2|3), n_iter, seed -> a CSV row.
+# One run: scenario (1|2|3; CL1: task given, no inference), n_iter, seed -> a CSV row.
 run_one() {
   local scen=$1 n_iter=$2 seed=$3
   local out="/tmp/official_hypercl/cl${scen}_n${n_iter}_s${seed}"
