@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -108,6 +110,21 @@ def run_micro(args: argparse.Namespace, rows: list[dict], threads: int) -> None:
         bench_allocator(args.repeats, rows, threads)
 
 
+def per_thread_count(
+    args: argparse.Namespace, default_out: Path, extra: dict, bench: Callable[[list], None]
+) -> None:
+    """``bench(rows)`` once per thread count of ``args.threads``, the report (``args.out``
+    if given, else ``default_out``) written after each; then print it."""
+    rows: list[dict] = []
+    out = args.out if args.out != parser().get_default("out") else default_out
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        bench(rows)
+        extra["threads"] = threads
+        write_report(rows, out, args.repeats, extra)
+    print(out.read_text())
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     """Run the benchmark as the command line ``argv`` (default: ``sys.argv[1:]``) says."""
     args = parser(prog).parse_args(argv)
@@ -127,8 +144,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         return
     assert args.repeats >= 5, "report medians of at least 5 repeats"
     if args.batched_seeds or args.compile:
-        rows = []
-        out = args.out if args.out != parser().get_default("out") else THROUGHPUT_OUT
         notes = [
             "Batched seeds: N learners (own initialisation, optimizer, random batch each) "
             "take one step each in turn (sequential), or one step of all N stacked along a "
@@ -151,37 +166,24 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                 "such a run measure the contention, not the batching. Rerun on a quiet machine."
             )
         extra = {"cpu": host_name(), "cores": os.cpu_count(), "load": load, "notes": notes}
-        for threads in args.threads:
-            torch.set_num_threads(threads)
+
+        def throughput(rows: list[dict]) -> None:
             if args.batched_seeds:
                 bench_batched_seeds(args.repeats, rows, args.settings, args.seeds)
             if args.compile:
                 bench_compile(args.repeats, rows, args.settings)
-            extra["threads"] = threads
-            write_report(rows, out, args.repeats, extra)  # after each thread count
-        print(out.read_text())
+
+        per_thread_count(args, THROUGHPUT_OUT, extra, throughput)
         return
     if args.fisher:
-        rows, out = [], args.out if args.out != parser().get_default("out") else FISHER_OUT
         extra = {"cpu": host_name(), "cores": os.cpu_count(), "load": load,
                  "inputs": "Inputs are real MNIST training samples.",
                  "notes": fisher_notes(load)}  # fmt: skip
-        for threads in args.threads:
-            torch.set_num_threads(threads)
-            bench_fisher(args.repeats, rows)
-            extra["threads"] = threads
-            write_report(rows, out, args.repeats, extra)  # after each thread count
-        print(out.read_text())
+        per_thread_count(args, FISHER_OUT, extra, partial(bench_fisher, args.repeats))
         return
     if args.long_sequence:
-        rows, out = [], args.out if args.out != parser().get_default("out") else LONG_OUT
         extra = {"cpu": host_name(), "cores": os.cpu_count(), "load": load}
-        for threads in args.threads:
-            torch.set_num_threads(threads)
-            bench_long_sequence(args.repeats, rows)
-            extra["threads"] = threads
-            write_report(rows, out, args.repeats, extra)  # after each thread count
-        print(out.read_text())
+        per_thread_count(args, LONG_OUT, extra, partial(bench_long_sequence, args.repeats))
         return
     if args.startup:
         rows: list[dict] = []
