@@ -5,7 +5,8 @@
 #
 # Usage (from the repository root, venv active):
 #   scripts/official_hypercl.sh setup                      # copy + patch + data links
-#   scripts/official_hypercl.sh run SCENARIO N_ITER SEED...  # e.g. run 3 500 1 2 3
+#   scripts/official_hypercl.sh run SCENARIO N_ITER SEED...  # e.g. run 3 500 1 2 3 (seeds already
+#                                                            # in the CSV are skipped)
 #
 # Environment:
 #   OFFICIAL_SRC   a git clone/mirror of chrhenning/hypercl (default: the fetch tool's mirror
@@ -100,7 +101,15 @@ case "${1:-}" in
     shift
     scen=$1 n_iter=$2
     shift 2
-    for seed in "$@"; do run_one "$scen" "$n_iter" "$seed"; done
+    for seed in "$@"; do
+      # A seed already in the CSV is not run again (so a re-run after an interruption
+      # resumes where it stopped, without duplicate rows).
+      if [ -f "$CSV" ] && grep -q "^cl${scen},${seed},${n_iter}," "$CSV"; then
+        echo "cl${scen} seed ${seed}, ${n_iter} it/task: already in $CSV, skipped"
+        continue
+      fi
+      run_one "$scen" "$n_iter" "$seed"
+    done
     ;;
   *)
     sed -n 2,20p "$0"
