@@ -147,8 +147,8 @@ def build(
         run_keys = [cifar_key(r) for r in cifar_runs]
         provenance = provenance_frame(cifar, CIFAR_KEYS, cifar_runs, run_keys, runs_dir)
         provenance_lines += provenance_markdown(provenance, cifar=True)
-        stem = f"{name}_cifar" if mnist_runs else name
-        paths["cifar_provenance_csv"] = out / f"{stem}_provenance.csv"
+        cifar_csv = paths["cifar_csv"]
+        paths["cifar_provenance_csv"] = cifar_csv.with_name(f"{cifar_csv.stem}_provenance.csv")
         provenance_csv(provenance, paths["cifar_provenance_csv"])
         paths["figures"] += cifar_figures(cifar, figures_dir)
         paths["rows"] += len(cifar)
