@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run the official HNET code (chrhenning/hypercl, commit e325678) on Split-MNIST HNET (+ENT)
-# here, on CPU with one thread, and append one CSV row per run to
-# results/official/split_mnist_ent.csv.
+# Run the official HNET code (chrhenning/hypercl, commit e325678) on Split-MNIST here, on CPU
+# with one thread, and append one CSV row per run to results/official/split_mnist_ent.csv
+# (HNET+ENT, the default) or results/official/split_mnist_r.csv (HNET+R, OFFICIAL_METHOD=r).
 #
 # Usage (from the repository root, venv active):
 #   scripts/official_hypercl.sh setup                      # copy + patch + data links
@@ -14,6 +14,8 @@
 #                  https://github.com/chrhenning/hypercl`)
 #   OFFICIAL_DIR   where the patched copy lives (default /work/official/hypercl)
 #   MNIST_RAW      folder with the four MNIST *-ubyte.gz files (default data/MNIST/raw)
+#   OFFICIAL_METHOD  ent (default): HNET+ENT (--infer_task_id --infer_with_entropy);
+#                  r: HNET+R (no flag: the official code's replay-trained classifier)
 #   OFFICIAL_BATCHED_ENT  1 (default): the patched, batched ENT test (same per-sample
 #                  entropies, one batch per task; see PATCHES.md); 0: the original
 #                  batch-size-1 loop (about 5 min of CPU per run's tests).
@@ -29,9 +31,18 @@ OFFICIAL_SRC="${OFFICIAL_SRC:-/work/.mirror/chrhenning+hypercl/repo}"
 OFFICIAL_DIR="${OFFICIAL_DIR:-/work/official/hypercl}"
 MNIST_RAW="${MNIST_RAW:-$REPO_ROOT/data/MNIST/raw}"
 PATCH="$REPO_ROOT/scripts/official_hypercl.patch"
-CSV="$REPO_ROOT/results/official/split_mnist_ent.csv"
+OFFICIAL_METHOD="${OFFICIAL_METHOD:-ent}"
+case "$OFFICIAL_METHOD" in
+  ent) METHOD_FLAGS=(--infer_task_id --infer_with_entropy) ;;
+  r) METHOD_FLAGS=() ;;
+  *)
+    echo "OFFICIAL_METHOD=$OFFICIAL_METHOD is not a method here: use ent or r" >&2
+    exit 2
+    ;;
+esac
+CSV="$REPO_ROOT/results/official/split_mnist_${OFFICIAL_METHOD}.csv"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-export OFFICIAL_BATCHED_ENT="${OFFICIAL_BATCHED_ENT:-1}"
+export OFFICIAL_BATCHED_ENT="${OFFICIAL_BATCHED_ENT:-1}" OFFICIAL_METHOD
 
 setup() {
   if [ ! -d "$OFFICIAL_SRC" ]; then
@@ -54,13 +65,13 @@ setup() {
 # One run: scenario (1|2|3; CL1: task given, no inference), n_iter, seed -> a CSV row.
 run_one() {
   local scen=$1 n_iter=$2 seed=$3
-  local out="/tmp/official_hypercl/cl${scen}_n${n_iter}_s${seed}"
+  local out="/tmp/official_hypercl/${OFFICIAL_METHOD}_cl${scen}_n${n_iter}_s${seed}"
   rm -rf "$out"
   mkdir -p "$(dirname "$out")"
   local t0 t1
   t0=$(date +%s.%N)
-  (cd "$OFFICIAL_DIR/mnist" && python train_splitMNIST.py --infer_task_id \
-    --infer_with_entropy --cl_scenario "$scen" --n_iter "$n_iter" --random_seed "$seed" \
+  (cd "$OFFICIAL_DIR/mnist" && python train_splitMNIST.py ${METHOD_FLAGS[@]+"${METHOD_FLAGS[@]}"} \
+    --cl_scenario "$scen" --n_iter "$n_iter" --random_seed "$seed" \
     --out_dir "$out") >"$out.log" 2>&1
   t1=$(date +%s.%N)
   python - "$out/performance_overview.txt" "$scen" "$seed" "$n_iter" "$t0" "$t1" "$CSV" <<'EOF'
@@ -73,16 +84,17 @@ for line in open(path):
     kv[key] = val
 nums = lambda s: [float(x) for x in re.findall(r"[-+]?\d+\.\d+|\d+", s)]
 accs = nums(kv["acc_after_list"])
-ti = nums(kv["overall_task_infer_accuracy_list"])
+# HNET+R infers no task: its task-inference fields are left empty.
+ti = nums(kv["overall_task_infer_accuracy_list"]) if os.environ["OFFICIAL_METHOD"] != "r" else []
 row = {
     "scenario": f"cl{scen}", "seed": seed, "n_iter": n_iter,
     "acc_final_mean": f"{sum(accs) / len(accs):.4f}",
     "acc_final_per_task": " ".join(f"{a:.4f}" for a in accs),
-    "task_infer_acc_mean": f"{sum(ti) / len(ti):.4f}",
+    "task_infer_acc_mean": f"{sum(ti) / len(ti):.4f}" if ti else "",
     "task_infer_acc_per_task": " ".join(f"{a:.4f}" for a in ti),
     "wall_s": f"{float(t1) - float(t0):.1f}",
     "torch": torch.__version__, "hardware": "2-core CPU, 1 thread",
-    "batched_ent_test": os.environ.get("OFFICIAL_BATCHED_ENT", "0"),
+    "batched_ent_test": os.environ.get("OFFICIAL_BATCHED_ENT", "0") if ti else "",
 }
 new = not os.path.exists(csv_path)
 os.makedirs(os.path.dirname(csv_path), exist_ok=True)
