@@ -1,21 +1,23 @@
-"""Split-MNIST HNET+ENT at full budget from several codes (versions of ours, the official
-one): are their final accuracies over seeds the same distribution?
+"""Split-MNIST HNET+ENT (or HNET+R) at full budget from several codes (versions of ours, the
+official one): are their final accuracies over seeds the same distribution?
 
 Two steps, so that every number in the table comes from run summaries:
 
     python scripts/compare_seed_distributions.py add CSV LABEL RUN_DIR... [--scenario cl3]
+            [--method hnet|hnet_replay]
         appends one row per run directory (its results.json): label, commit, fingerprint,
         seed, final accuracy, device, threads;
     python scripts/compare_seed_distributions.py add-official CSV LABEL OFFICIAL [--scenario S]
         appends the full-budget rows of that scenario from the official code's runs
-        (``results/official/split_mnist_ent.csv``, written by ``scripts/official_hypercl.sh``);
+        (``results/official/split_mnist_ent.csv`` or ``split_mnist_r.csv``, written by
+        ``scripts/official_hypercl.sh``);
     python scripts/compare_seed_distributions.py table CSV [--before L ...] [--after L ...] > MD
         writes a markdown table, mean ± SEM per label, and compares the pooled runs of the
         ``--before`` labels with those of the ``--after`` labels: difference, combined SEM,
         Welch's t-test and a two-sided permutation test (seeded, 100,000 permutations).
 
-``results/official/ent_cl3_code_versions.{csv,md}`` and ``ent_cl2_official.{csv,md}`` are
-made this way (the commands are in each file's head).
+``results/official/ent_cl3_code_versions.{csv,md}``, ``ent_cl*_official.{csv,md}`` and
+``r_cl1_official.{csv,md}`` are made this way (the commands are in each file's head).
 """
 
 from __future__ import annotations
@@ -41,7 +43,12 @@ FIELDS = [
 ]
 
 
-def add(csv_path: Path, label: str, run_dirs: list[Path], scenario: str) -> None:
+METHOD_NAMES = {"hnet": "HNET+ENT", "hnet_replay": "HNET+R"}
+
+
+def add(
+    csv_path: Path, label: str, run_dirs: list[Path], scenario: str, method: str = "hnet"
+) -> None:
     """Append a row per run directory; a directory without results.json is an error."""
     rows = []
     for run_dir in run_dirs:
@@ -51,10 +58,11 @@ def add(csv_path: Path, label: str, run_dirs: list[Path], scenario: str) -> None
         r = json.loads(summary.read_text())
         if (r.get("scenario"), r.get("method"), r.get("iters_per_task")) != (
             scenario,
-            "hnet",
+            method,
             2000,
         ):
-            sys.exit(f"{summary} is not a full-budget Split-MNIST {scenario} HNET+ENT run")
+            name = METHOD_NAMES[method]
+            sys.exit(f"{summary} is not a full-budget Split-MNIST {scenario} {name} run")
         rows.append(
             {
                 "label": label,
@@ -162,6 +170,7 @@ def main() -> None:
     p_add.add_argument("label")
     p_add.add_argument("run_dirs", type=Path, nargs="+")
     p_add.add_argument("--scenario", default="cl3", choices=["cl1", "cl2", "cl3"])
+    p_add.add_argument("--method", default="hnet", choices=list(METHOD_NAMES))
     p_off = sub.add_parser("add-official", help="append the official code's runs to CSV")
     p_off.add_argument("csv", type=Path)
     p_off.add_argument("label")
@@ -173,7 +182,7 @@ def main() -> None:
     p_table.add_argument("--after", nargs="*", default=[])
     args = parser.parse_args()
     if args.cmd == "add":
-        add(args.csv, args.label, args.run_dirs, args.scenario)
+        add(args.csv, args.label, args.run_dirs, args.scenario, args.method)
     elif args.cmd == "add-official":
         add_official(args.csv, args.label, args.official_csv, args.scenario)
     else:
