@@ -84,8 +84,9 @@ for line in open(path):
     kv[key] = val
 nums = lambda s: [float(x) for x in re.findall(r"[-+]?\d+\.\d+|\d+", s)]
 accs = nums(kv["acc_after_list"])
-# HNET+R infers no task: its task-inference fields are left empty.
-ti = nums(kv["overall_task_infer_accuracy_list"]) if os.environ["OFFICIAL_METHOD"] != "r" else []
+# HNET+R infers no task and runs no ENT test: those fields are left empty.
+infers = os.environ["OFFICIAL_METHOD"] != "r"
+ti = nums(kv["overall_task_infer_accuracy_list"]) if infers else []
 row = {
     "scenario": f"cl{scen}", "seed": seed, "n_iter": n_iter,
     "acc_final_mean": f"{sum(accs) / len(accs):.4f}",
@@ -94,7 +95,7 @@ row = {
     "task_infer_acc_per_task": " ".join(f"{a:.4f}" for a in ti),
     "wall_s": f"{float(t1) - float(t0):.1f}",
     "torch": torch.__version__, "hardware": "2-core CPU, 1 thread",
-    "batched_ent_test": os.environ.get("OFFICIAL_BATCHED_ENT", "0") if ti else "",
+    "batched_ent_test": os.environ.get("OFFICIAL_BATCHED_ENT", "0") if infers else "",
 }
 new = not os.path.exists(csv_path)
 os.makedirs(os.path.dirname(csv_path), exist_ok=True)
