@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the official HNET code (chrhenning/hypercl, commit e325678) on Split-MNIST here, on CPU
 # with one thread, and append one CSV row per run to results/official/split_mnist_ent.csv
-# (HNET+ENT, the default) or results/official/split_mnist_r.csv (HNET+R, OFFICIAL_METHOD=r).
+# (HNET+ENT, the default) or results/official/split_mnist_r.csv (HNET+R, OFFICIAL_METHOD=r;
+# split_mnist_r_noreplay.csv for OFFICIAL_METHOD=r_noreplay).
 #
 # Usage (from the repository root, venv active):
 #   scripts/official_hypercl.sh setup                      # copy + patch + data links
@@ -16,6 +17,8 @@
 #   MNIST_RAW      folder with the four MNIST *-ubyte.gz files (default data/MNIST/raw)
 #   OFFICIAL_METHOD  ent (default): HNET+ENT (--infer_task_id --infer_with_entropy);
 #                  r: HNET+R (no flag: the official code's replay-trained classifier)
+#                  r_noreplay: HNET+R with --l_rew 0 (the replay term weighted 0: the
+#                  classifier learns each task from its real data alone; a diagnostic)
 #   OFFICIAL_BATCHED_ENT  1 (default): the patched, batched ENT test (same per-sample
 #                  entropies, one batch per task; see PATCHES.md); 0: the original
 #                  batch-size-1 loop (about 5 min of CPU per run's tests).
@@ -35,8 +38,9 @@ OFFICIAL_METHOD="${OFFICIAL_METHOD:-ent}"
 case "$OFFICIAL_METHOD" in
   ent) METHOD_FLAGS=(--infer_task_id --infer_with_entropy) ;;
   r) METHOD_FLAGS=() ;;
+  r_noreplay) METHOD_FLAGS=(--l_rew 0) ;;
   *)
-    echo "OFFICIAL_METHOD=$OFFICIAL_METHOD is not a method here: use ent or r" >&2
+    echo "OFFICIAL_METHOD=$OFFICIAL_METHOD is not a method here: use ent, r or r_noreplay" >&2
     exit 2
     ;;
 esac
@@ -85,7 +89,7 @@ for line in open(path):
 nums = lambda s: [float(x) for x in re.findall(r"[-+]?\d+\.\d+|\d+", s)]
 accs = nums(kv["acc_after_list"])
 # HNET+R infers no task and runs no ENT test: those fields are left empty.
-infers = os.environ["OFFICIAL_METHOD"] != "r"
+infers = os.environ["OFFICIAL_METHOD"] == "ent"
 ti = nums(kv["overall_task_infer_accuracy_list"]) if infers else []
 row = {
     "scenario": f"cl{scen}", "seed": seed, "n_iter": n_iter,
