@@ -4,10 +4,11 @@ official one): are their final accuracies over seeds the same distribution?
 Two steps, so that every number in the table comes from run summaries:
 
     python scripts/compare_seed_distributions.py add CSV LABEL RUN_DIR... [--scenario cl3]
-            [--method hnet|hnet_replay]
+            [--method hnet|hnet_replay|dgr] [--task K]
         appends one row per run directory (its results.json): label, commit, fingerprint,
-        seed, final accuracy, device, threads;
+        seed, final accuracy (mean over tasks, or on task K alone), device, threads;
     python scripts/compare_seed_distributions.py add-official CSV LABEL OFFICIAL [--scenario S]
+            [--task K]
         appends the full-budget rows of that scenario from the official code's runs
         (``results/official/split_mnist_ent.csv`` or ``split_mnist_r.csv``, written by
         ``scripts/official_hypercl.sh``);
@@ -16,8 +17,9 @@ Two steps, so that every number in the table comes from run summaries:
         ``--before`` labels with those of the ``--after`` labels: difference, combined SEM,
         Welch's t-test and a two-sided permutation test (seeded, 100,000 permutations).
 
-``results/official/ent_cl3_code_versions.{csv,md}``, ``ent_cl*_official.{csv,md}`` and
-``r_cl1_official.{csv,md}`` are made this way (the commands are in each file's head).
+``results/official/ent_cl3_code_versions.{csv,md}``, ``ent_cl*_official.{csv,md}``,
+``r_cl1_official.{csv,md}`` and ``r_cl1_task5.{csv,md}`` are made this way (the commands are
+in each file's head).
 """
 
 from __future__ import annotations
@@ -40,16 +42,28 @@ FIELDS = [
     "final_acc_mean",
     "device",
     "num_threads",
+    "measure",
 ]
+MEAN = "mean over tasks"
 
 
-METHOD_NAMES = {"hnet": "HNET+ENT", "hnet_replay": "HNET+R"}
+METHOD_NAMES = {"hnet": "HNET+ENT", "hnet_replay": "HNET+R", "dgr": "DGR+distill"}
+
+
+def measure_name(task: int | None) -> str:
+    return MEAN if task is None else f"task {task}"
 
 
 def add(
-    csv_path: Path, label: str, run_dirs: list[Path], scenario: str, method: str = "hnet"
+    csv_path: Path,
+    label: str,
+    run_dirs: list[Path],
+    scenario: str,
+    method: str = "hnet",
+    task: int | None = None,
 ) -> None:
-    """Append a row per run directory; a directory without results.json is an error."""
+    """Append a row per run directory; a directory without results.json is an error.
+    ``task`` (1-based): record the final accuracy on that task instead of the mean."""
     rows = []
     for run_dir in run_dirs:
         summary = run_dir / "results.json"
@@ -63,21 +77,25 @@ def add(
         ):
             name = METHOD_NAMES[method]
             sys.exit(f"{summary} is not a full-budget Split-MNIST {scenario} {name} run")
+        value = r["final_acc_mean"] if task is None else r["final_acc"][task - 1]
         rows.append(
             {
                 "label": label,
                 "git_commit": r.get("git_commit", "")[:7],
                 "code_fingerprint": r.get("code_fingerprint", ""),
                 "seed": r["seed"],
-                "final_acc_mean": f"{r['final_acc_mean']:.4f}",
+                "final_acc_mean": f"{value:.4f}",
                 "device": r.get("device", ""),
                 "num_threads": r.get("num_threads", ""),
+                "measure": measure_name(task),
             }
         )
     append(csv_path, rows)
 
 
-def add_official(csv_path: Path, label: str, official_csv: Path, scenario: str) -> None:
+def add_official(
+    csv_path: Path, label: str, official_csv: Path, scenario: str, task: int | None = None
+) -> None:
     """Append the official code's full-budget (2000 it/task) runs of ``scenario``."""
     rows = [
         {
@@ -85,9 +103,12 @@ def add_official(csv_path: Path, label: str, official_csv: Path, scenario: str) 
             "git_commit": "e325678",
             "code_fingerprint": "",
             "seed": r["seed"],
-            "final_acc_mean": r["acc_final_mean"],
+            "final_acc_mean": r["acc_final_mean"]
+            if task is None
+            else r["acc_final_per_task"].split()[task - 1],
             "device": "cpu",
             "num_threads": 1,
+            "measure": measure_name(task),
         }
         for r in csv.DictReader(official_csv.open())
         if r["scenario"] == scenario and r["n_iter"] == "2000"
@@ -98,10 +119,16 @@ def add_official(csv_path: Path, label: str, official_csv: Path, scenario: str) 
 
 
 def append(csv_path: Path, rows: list[dict]) -> None:
-    new = not csv_path.exists()
+    """Append rows; a CSV written before the ``measure`` column holds means only."""
+    fields = FIELDS
+    if csv_path.exists():
+        with csv_path.open() as f:
+            fields = next(csv.reader(f))
+        if "measure" not in fields and any(r["measure"] != MEAN for r in rows):
+            sys.exit(f"{csv_path} holds means over tasks only: write other measures to a new CSV")
     with csv_path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        if new:
+        writer = csv.DictWriter(f, fields, extrasaction="ignore", lineterminator="\n")
+        if f.tell() == 0:
             writer.writeheader()
         writer.writerows(rows)
 
@@ -126,8 +153,12 @@ def table(csv_path: Path, before: list[str], after: list[str]) -> str:
     by_label: dict[str, list[dict]] = {}
     for row in rows:
         by_label.setdefault(row["label"], []).append(row)
+    measures = {row.get("measure") or MEAN for row in rows}
+    if len(measures) != 1:
+        sys.exit(f"{csv_path} mixes measures ({', '.join(sorted(measures))}): one per table")
+    what = "final acc. per seed" + ("" if measures == {MEAN} else f" ({measures.pop()})")
     lines = [
-        "| code | n | seeds | final acc. per seed | mean ± SEM | SD |",
+        f"| code | n | seeds | {what} | mean ± SEM | SD |",
         "|---|---|---|---|---|---|",
     ]
     for label, group in by_label.items():
@@ -171,20 +202,22 @@ def main() -> None:
     p_add.add_argument("run_dirs", type=Path, nargs="+")
     p_add.add_argument("--scenario", default="cl3", choices=["cl1", "cl2", "cl3"])
     p_add.add_argument("--method", default="hnet", choices=list(METHOD_NAMES))
+    p_add.add_argument("--task", type=int, help="the final accuracy on this task (1-based)")
     p_off = sub.add_parser("add-official", help="append the official code's runs to CSV")
     p_off.add_argument("csv", type=Path)
     p_off.add_argument("label")
     p_off.add_argument("official_csv", type=Path)
     p_off.add_argument("--scenario", default="cl3", choices=["cl1", "cl2", "cl3"])
+    p_off.add_argument("--task", type=int, help="the final accuracy on this task (1-based)")
     p_table = sub.add_parser("table", help="markdown table of CSV (stdout)")
     p_table.add_argument("csv", type=Path)
     p_table.add_argument("--before", nargs="*", default=[])
     p_table.add_argument("--after", nargs="*", default=[])
     args = parser.parse_args()
     if args.cmd == "add":
-        add(args.csv, args.label, args.run_dirs, args.scenario, args.method)
+        add(args.csv, args.label, args.run_dirs, args.scenario, args.method, args.task)
     elif args.cmd == "add-official":
-        add_official(args.csv, args.label, args.official_csv, args.scenario)
+        add_official(args.csv, args.label, args.official_csv, args.scenario, args.task)
     else:
         sys.stdout.write(table(args.csv, args.before, args.after))
 
