@@ -17,9 +17,15 @@ seed 0, on all Split-MNIST training images as the runs see them) gives:
 The real test images of each task give the reference row. A last table puts each run's
 mean fidelity beside its final accuracy on the last task (the one learned with replay).
 
+The official code's replay is scored from the samples its patched copy saves
+(``OFFICIAL_DUMP_REPLAY=DIR scripts/official_hypercl.sh run 1 2000 SEED...`` writes
+``DIR/replay_samples_seed<seed>.pt``, [4, 2000, 784], drawn as its replay draws them when the
+last task's classifier starts); their task-5 accuracy comes from ``--official-csv``.
+
 Usage (Split-MNIST runs only)::
 
-    python scripts/replay_sample_quality.py OUT.md RUN_DIR... [--samples 2000]
+    python scripts/replay_sample_quality.py OUT.md RUN_DIR... [--official PT...]
+        [--official-csv results/official/split_mnist_r.csv] [--samples 2000]
 
 ``results/official/r_cl1_replay_samples.md`` is made this way (the command is in its head).
 """
@@ -27,6 +33,7 @@ Usage (Split-MNIST runs only)::
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import statistics
@@ -106,6 +113,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", type=Path, help="markdown file to write")
     parser.add_argument("runs", type=Path, nargs="+", help="finished run directories")
     parser.add_argument("--samples", type=int, default=2000, help="samples per task")
+    parser.add_argument(
+        "--official", type=Path, nargs="*", default=[], help="official replay_samples_seed*.pt"
+    )
+    parser.add_argument(
+        "--official-csv",
+        type=Path,
+        default=Path("results/official/split_mnist_r.csv"),
+        help="the official runs' accuracies (scripts/official_hypercl.sh)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     first = load_config(args.runs[0])
@@ -138,7 +154,22 @@ def main(argv: list[str] | None = None) -> None:
         per_run.append((name, run_dir, scores, last_task))
         print(f"{run_dir}: done", file=sys.stderr)
 
+    official_rows = list(csv.DictReader(args.official_csv.open())) if args.official else []
+    for path in args.official:
+        seed = path.stem.removeprefix("replay_samples_seed")
+        samples = torch.load(path)[:, : args.samples].flatten(2)
+        scores = [sample_metrics(samples[j], j, clf, train[j]) for j in range(replayed)]
+        match = [
+            r
+            for r in official_rows
+            if (r["scenario"], r["n_iter"], r["seed"]) == ("cl1", "2000", seed)
+        ]
+        last_task = float(match[0]["acc_final_per_task"].split()[-1]) if match else math.nan
+        by_method.setdefault("official (e325678)", []).append(scores)
+        per_run.append(("official (e325678)", path.parent / f"seed{seed}", scores, last_task))
+
     extra = [f"--samples {args.samples}"] if args.samples != 2000 else []
+    extra += ["--official", *map(str, args.official)] if args.official else []
     command = " ".join(
         ["python scripts/replay_sample_quality.py", str(args.out), *map(str, args.runs), *extra]
     )
