@@ -1,4 +1,4 @@
-"""Split-MNIST HNET+ENT (or HNET+R) at full budget from several codes (versions of ours, the
+"""Split-MNIST runs at full budget (HNET+ENT, HNET+R or DGR+distill) from several codes
 official one): are their final accuracies over seeds the same distribution?
 
 Two steps, so that every number in the table comes from run summaries:

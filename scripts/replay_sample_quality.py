@@ -135,7 +135,6 @@ def main(argv: list[str] | None = None) -> None:
         sample_metrics(bench.tasks[j].x_test.flatten(1), j, clf, train[j]) for j in range(replayed)
     ]
 
-    by_method: dict[str, list[list[dict]]] = {}
     per_run: list[tuple[str, Path, list[dict], float]] = []
     for k, run_dir in enumerate(args.runs):
         cfg = load_config(run_dir)
@@ -150,7 +149,6 @@ def main(argv: list[str] | None = None) -> None:
         scores = [sample_metrics(samples[j], j, clf, train[j]) for j in range(replayed)]
         name = getattr(cfg.method.name, "value", cfg.method.name)
         last_task = json.loads((run_dir / "results.json").read_text())["final_acc"][-1]
-        by_method.setdefault(name, []).append(scores)
         per_run.append((name, run_dir, scores, last_task))
         print(f"{run_dir}: done", file=sys.stderr)
 
@@ -165,7 +163,6 @@ def main(argv: list[str] | None = None) -> None:
             if (r["scenario"], r["n_iter"], r["seed"]) == ("cl1", "2000", seed)
         ]
         last_task = float(match[0]["acc_final_per_task"].split()[-1]) if match else math.nan
-        by_method.setdefault("official (e325678)", []).append(scores)
         per_run.append(("official (e325678)", path.parent / f"seed{seed}", scores, last_task))
 
     extra = [f"--samples {args.samples}"] if args.samples != 2000 else []
@@ -194,6 +191,9 @@ def main(argv: list[str] | None = None) -> None:
     for j, r in enumerate(real):
         cells = [f"{r[key] * scale:.{digits}f}" for key, _, scale, digits in METRICS]
         lines.append(f"| {j + 1} ({2 * j}/{2 * j + 1}) | " + " | ".join(cells) + " |")
+    by_method: dict[str, list[list[dict]]] = {}
+    for name, _, scores, _ in per_run:
+        by_method.setdefault(name, []).append(scores)
     for name, runs in by_method.items():
         lines += ["", f"## {name} ({len(runs)} runs)", "", header, rule]
         for j in range(replayed):
