@@ -1,5 +1,6 @@
 """Split-MNIST runs at full budget (HNET+ENT, HNET+R or DGR+distill) from several codes
-official one): are their final accuracies over seeds the same distribution?
+(versions of ours, the official one): are their final accuracies over seeds the same
+distribution?
 
 Two steps, so that every number in the table comes from run summaries:
 
