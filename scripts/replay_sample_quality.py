@@ -12,7 +12,11 @@ seed 0, on all Split-MNIST training images as the runs see them) gives:
 
 - fidelity: the share of task j's samples it assigns to one of task j's two digits;
 - confidence: its mean max-softmax on them;
-- NN L2: the mean L2 distance of a sample to the nearest training image of task j.
+- NN L2: the mean L2 distance of a sample to the nearest training image of task j;
+- ink: the mean pixel value;
+- grey %: the share of pixels strictly between 0.1 and 0.9 (0 for a binary image);
+- spread: the mean L2 distance between two samples of task j (the first 500, all pairs),
+  a measure of diversity.
 
 The real test images of each task give the reference row. A last table puts each run's
 mean fidelity beside its final accuracy on the last task (the one learned with replay).
@@ -52,6 +56,9 @@ METRICS = (
     ("fidelity", "fidelity %", 100, 1),
     ("conf", "confidence %", 100, 1),
     ("nn_l2", "NN L2", 1, 2),
+    ("ink", "ink", 1, 3),
+    ("grey", "grey %", 100, 1),
+    ("spread", "spread", 1, 2),
 )
 
 
@@ -97,6 +104,9 @@ def sample_metrics(x: torch.Tensor, j: int, clf: torch.nn.Module, train: torch.T
         "fidelity": ((pred == 2 * j) | (pred == 2 * j + 1)).float().mean().item(),
         "conf": p.max(1).values.mean().item(),
         "nn_l2": nearest.mean().item(),
+        "ink": x.mean().item(),
+        "grey": ((x > 0.1) & (x < 0.9)).float().mean().item(),
+        "spread": torch.pdist(x[:500]).mean().item(),
     }
 
 
@@ -180,7 +190,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.samples} samples per replayed task j, drawn as replay draws them. Reference "
         f"classifier: a 10-way MLP, test accuracy {100 * clf_acc:.2f} %. *fidelity*: share of "
         "task j's samples it assigns to one of task j's digits; *confidence*: its mean "
-        "max-softmax; *NN L2*: mean L2 distance to the nearest training image of task j. "
+        "max-softmax; *NN L2*: mean L2 distance to the nearest training image of task j; "
+        "*ink*: mean pixel value; *grey*: share of pixels strictly between 0.1 and 0.9; "
+        "*spread*: mean L2 distance between two samples of task j (first 500). "
         "Mean ± SEM over runs.",
         "",
         "## Real test images (reference)",
