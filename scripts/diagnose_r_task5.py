@@ -19,7 +19,7 @@ The distillation targets always come from our snapshot classifier, so only the i
 replay differ between the pool arms. Each arm runs with ``--repeats`` replay seeds (the
 generator's state is set from the seed; arm ``ours, fresh`` with the checkpoint's state
 also runs once). Output: final task-5 test accuracy per arm, mean ± SEM over checkpoints
-and repeats.
+and repeats, and each arm's difference from ``ours, pool`` paired by checkpoint and seed.
 
 Usage::
 
@@ -151,6 +151,17 @@ def main(argv: list[str] | None = None) -> None:
     ]
     for arm, values in results.items():
         lines.append(f"| {arm} | {len(values)} | {mean_sem(values)} |")
+    lines += [
+        "",
+        "## Paired differences (same checkpoint and replay seed)",
+        "",
+        "| arm minus ours, pool | n | mean ± SEM |",
+        "|---|---|---|",
+    ]
+    for arm, values in results.items():
+        if arm != "ours, pool":
+            diffs = [a - b for a, b in zip(values, results["ours, pool"], strict=True)]
+            lines.append(f"| {arm} | {len(diffs)} | {mean_sem(diffs)} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
 
