@@ -7,7 +7,7 @@ directory. From it the method and every random state are restored, and task 5's 
 is trained again (2000 steps, the run's settings) in arms that differ only in the replay:
 
 - ``ours, fresh``: the run's own replay (new samples of our VAE each step); with the
-  checkpoint's random state this repeats the run exactly (the script checks it);
+  checkpoint's random state this repeats the run (the output puts both side by side);
 - ``ours, pool``: the same number of samples per step, drawn uniformly from a fixed pool of
   2000 samples per earlier task made by our VAE;
 - ``official, pool``: the same from a pool of the official code's samples
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 from pathlib import Path
 
@@ -39,10 +38,11 @@ import torch
 
 from hypercl.checkpoint import set_rng_state
 from hypercl.data.benchmarks import build_benchmark
+from hypercl.data.tasks import Benchmark
 from hypercl.experiment import build_method
 
 sys.path.insert(0, str(Path(__file__).parent))
-from replay_sample_quality import load_config  # noqa: E402
+from replay_sample_quality import load_config, mean_sem  # noqa: E402
 
 
 def pooled_replay(pool: torch.Tensor):
@@ -56,14 +56,11 @@ def pooled_replay(pool: torch.Tensor):
     return replay
 
 
-def retrain_task5(ckpt: Path, arm: str, pool: torch.Tensor | None, seed: int | None) -> float:
-    """Task 5's final test accuracy after retraining it from ``ckpt`` in ``arm``."""
-    run_dir = ckpt.parent / "run"
-    cfg = load_config(run_dir)
-    if arm == "none":
-        cfg.replay.replay_weight = 0.0
-    bench = build_benchmark(cfg.benchmark, Path(cfg.data_dir), download=False)
-    generator = torch.Generator()
+def restore(ckpt: Path, bench: Benchmark, generator: torch.Generator, replay_weight=None):
+    """The method of ``ckpt`` between tasks 4 and 5, its random states restored."""
+    cfg = load_config(ckpt.parent / "run")
+    if replay_weight is not None:
+        cfg.replay.replay_weight = replay_weight
     method = build_method(cfg, bench, generator, torch.device("cpu"))
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     progress = state["progress"]
@@ -71,6 +68,15 @@ def retrain_task5(ckpt: Path, arm: str, pool: torch.Tensor | None, seed: int | N
         sys.exit(f"{ckpt}: not the checkpoint between tasks 4 and 5 ({progress})")
     method.load_state_dict(state["method"], 4, False)
     set_rng_state(state["rng"], generator)
+    return method
+
+
+def retrain_task5(
+    ckpt: Path, bench: Benchmark, arm: str, pool: torch.Tensor | None, seed: int | None
+) -> float:
+    """Task 5's final test accuracy after retraining it from ``ckpt`` in ``arm``."""
+    generator = torch.Generator()
+    method = restore(ckpt, bench, generator, 0.0 if arm == "none" else None)
     if seed is not None:
         generator.manual_seed(seed)
         torch.manual_seed(seed)
@@ -81,24 +87,14 @@ def retrain_task5(ckpt: Path, arm: str, pool: torch.Tensor | None, seed: int | N
     return method.evaluate(4, last, 5)[0]
 
 
-def our_pool(ckpt: Path, samples: int) -> torch.Tensor:
+def our_pool(ckpt: Path, bench: Benchmark, samples: int) -> torch.Tensor:
     """[4, samples, 784] from the checkpoint's VAE (seed 0)."""
-    cfg = load_config(ckpt.parent / "run")
-    bench = build_benchmark(cfg.benchmark, Path(cfg.data_dir), download=False)
-    generator = torch.Generator().manual_seed(0)
-    method = build_method(cfg, bench, generator, torch.device("cpu"))
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    method.load_state_dict(state["method"], 4, False)
+    generator = torch.Generator()
+    method = restore(ckpt, bench, generator)
+    generator.manual_seed(0)
     method.vae.eval()
     with torch.no_grad():
         return method.vae.sample(torch.arange(4), samples, generator).flatten(2)
-
-
-def mean_sem(values: list[float]) -> str:
-    if len(values) < 2:
-        return f"{values[0]:.2f}"
-    sem = statistics.stdev(values) / math.sqrt(len(values))
-    return f"{statistics.fmean(values):.2f} ± {sem:.2f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,10 +109,12 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, list[float]] = {}
     per_ckpt: list[str] = []
     for k, ckpt in enumerate(args.checkpoints):
-        exact = retrain_task5(ckpt, "ours, fresh", None, None)
+        cfg = load_config(ckpt.parent / "run")
+        bench = build_benchmark(cfg.benchmark, Path(cfg.data_dir), download=False)
+        exact = retrain_task5(ckpt, bench, "ours, fresh", None, None)
         run = json.loads((ckpt.parent / "run" / "results.json").read_text())["final_acc"][4]
         per_ckpt.append(f"| {ckpt.parent.name} | {exact:.4f} | {run:.4f} |")
-        pool = our_pool(ckpt, 2000)
+        pool = our_pool(ckpt, bench, 2000)
         for r in range(args.repeats):
             seed = 100 * k + r
             arms = {
@@ -126,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
                 "none": None,
             }
             for arm, arm_pool in arms.items():
-                acc = retrain_task5(ckpt, arm, arm_pool, seed)
+                acc = retrain_task5(ckpt, bench, arm, arm_pool, seed)
                 results.setdefault(arm, []).append(acc)
                 print(f"{ckpt} repeat {r} {arm}: {acc:.2f}", file=sys.stderr)
     command = " ".join(
@@ -150,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---|---|",
     ]
     for arm, values in results.items():
-        lines.append(f"| {arm} | {len(values)} | {mean_sem(values)} |")
+        lines.append(f"| {arm} | {len(values)} | {mean_sem(values, 1, 2)} |")
     lines += [
         "",
         "## Paired differences (same checkpoint and replay seed)",
@@ -161,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     for arm, values in results.items():
         if arm != "ours, pool":
             diffs = [a - b for a, b in zip(values, results["ours, pool"], strict=True)]
-            lines.append(f"| {arm} | {len(diffs)} | {mean_sem(diffs)} |")
+            lines.append(f"| {arm} | {len(diffs)} | {mean_sem(diffs, 1, 2)} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
 
