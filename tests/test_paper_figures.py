@@ -34,12 +34,12 @@ def write_run(root: Path, name: str, **fields) -> dict:
     return run
 
 
-def perm100_run(root, name, method, seed, level, memory=True):
+def perm100_run(root, name, method, seed, level, memory=True, **extra):
     return write_run(
         root, name, method=method, seed=seed, experiment="perm_mnist100_cl1",
         final=[level - 0.01 * j for j in range(100)], during=[level + 1.0] * 100,
         task_train_time_s=[10.0 + seed] * 100, task_step_time_s=[0.02] * 100,
-        task_reg_memory_bytes=[2**20 * j for j in range(100)] if memory else None,
+        task_reg_memory_bytes=[2**20 * j for j in range(100)] if memory else None, **extra,
     )  # fmt: skip
 
 
@@ -79,6 +79,28 @@ def test_perm100_and_compression_tables_hold_the_means(tmp_path):
     assert "| 0.0500 | 106,305 | 2 | 1 2 | 92.50 ± 0.50 | 91.50 ± 0.50 |" in comp
     assert "| 0.5000 | 1,063,050 | 2 | 1 2 | 98.50 ± 0.50 | 97.50 ± 0.50 |" in comp
     assert "| online EWC (reference) | | 1 | 1 | 90.00 | 70.00 |" in comp
+
+
+def test_tables_say_where_each_row_comes_from(tmp_path):
+    from hypercl.fingerprint import code_fingerprint
+
+    runs = tmp_path / "runs"
+    fields = dict(git_commit="a" * 40, device="cpu", num_threads=1)
+    perm100_run(runs, "h1", "hnet", 1, 95.0, code_fingerprint=code_fingerprint(), **fields)
+    perm100_run(runs, "h2", "hnet", 2, 95.0, code_fingerprint="0" * 12, **fields)
+    for name in ("h1", "h2"):
+        seed = name[1]
+        overrides = f"- experiment=perm_mnist100_cl1\n- seed={seed}\n- method.reg_subset=8\n"
+        (runs / name / ".hydra").mkdir()
+        (runs / name / ".hydra" / "overrides.yaml").write_text(overrides)
+    build(runs, tmp_path / "figures", ratios=False)
+    perm = (tmp_path / "figures" / "perm_mnist100" / "README.md").read_text()
+    command = (
+        "`python -m hypercl.train experiment=perm_mnist100_cl1 seed=<seed> "
+        + "method.reg_subset=8`"
+    )
+    row = "| hnet | 2 | 1-2 | aaaaaaa | " + code_fingerprint() + " ×1, 000000000000 ×1 "
+    assert f"{row}| stale (code changed since): 1 of 2 runs | cpu, 1 thread | {command} |" in perm
 
 
 def test_no_runs_at_all_lists_everything_missing(tmp_path, capsys):
