@@ -178,6 +178,7 @@ def _plot_cost(path: Path, times: dict, memory: dict, title: str) -> Path:
     right.set_ylabel("output regularizer memory (MiB)")
     right.set_title("regularizer memory while training the task", fontsize=9)
     for ax in (left, right):
+        ax.set_ylim(bottom=0)  # the claim is a flat cost: drawn from zero, not zoomed in
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=9)
