@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Full-budget runs for a short GPU session: one job after another, most needed first, until
 # DEADLINE_S seconds have passed; a job is not started when less than its expected time is left.
-# Each finished run's summary (results.json, accuracy_matrix.csv/png, config.yaml, train.log,
-# .hydra/; no checkpoint) is copied to $OUT/runs/<set>/<experiment>/<method>/seed<k>/ as soon as it
-# ends, so a timeout still brings back every finished run. Commit them under results/runs/.
+# Each finished run's summary (scripts/collect_runs.sh: no checkpoint) is copied to
+# $OUT/runs/<set>/<experiment>/<method>/seed<k>/ as soon as it ends, so a timeout still brings
+# back every finished run. Commit them under results/runs/.
 #
 #   DEADLINE_S=540 OUT=/tmp/out scripts/gpu_session.sh            # on the device machine
 #   DEVICE=cpu EXTRA="benchmark.num_tasks=2 train.iters_per_task=5" DEADLINE_S=99999 \
@@ -53,10 +53,7 @@ for job in "${JOBS[@]}"; do
   rc=$?
   tail -n 2 "$WORK.log"
   if [[ $rc -eq 0 && -f $dir/results.json ]]; then
-    dest=$OUT/runs/$set/$experiment/$label/seed$seed
-    mkdir -p "$dest"
-    cp "$dir"/{results.json,accuracy_matrix.csv,accuracy_matrix.png,config.yaml,train.log} "$dest"/
-    cp -r "$dir/.hydra" "$dest"/  # overrides.yaml: the command in the tables' Provenance
+    "$(dirname "$0")"/collect_runs.sh "$dir" "$OUT/runs/$set/$experiment/$label/seed$seed"
   else
     echo "failed (rc $rc): $job"
   fi
