@@ -122,19 +122,22 @@ def perm100(runs: list[dict], out: Path, runs_dir: Path) -> dict:
             f"![cost per task]({stem}_cost_per_task.png)",
             "",
             "| method | n | seeds | final acc. | during acc. | train time / task (s) "
-            "| step time (ms) | regularizer memory, last task (MB) |",
-            "|---|---|---|---|---|---|---|---|",
+            "| step time (ms) | step time, last task / task 2 "
+            "| regularizer memory, last task (MB) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for m in methods:
             group = by_method[m]
-            step = np.nanmean(_per_task_mean(group, "task_step_time_s")) * 1000
+            steps = _per_task_mean(group, "task_step_time_s")
+            step = np.nanmean(steps) * 1000
+            growth = steps[-1] / steps[1]  # the target: within 1.5x
             mem = memory.get(m)
             lines.append(
                 f"| {m} | {len(group)} | {' '.join(str(r['seed']) for r in group)} "
                 f"| {_mean_sem(r['final_acc_mean'] for r in group)} "
                 f"| {_mean_sem(r['during_acc_mean'] for r in group)} "
                 f"| {format_float(float(np.nanmean(times[m])) if _any(times[m]) else None)} "
-                f"| {format_float(float(step) if not math.isnan(step) else None)} "
+                f"| {format_float(float(step))} | {format_float(float(growth))} "
                 f"| {format_float(float(mem[-1]) if mem is not None else None)} |"
             )
         lines += ["", "Final accuracy per task (%, mean over seeds):", ""]
