@@ -24,16 +24,38 @@ from test_train_run import compose_config
 from hypercl.data import benchmarks
 from hypercl.experiment import run
 
-RECORDED = json.loads((Path(__file__).parent / "reference_matrices.json").read_text())
+HERE = Path(__file__).parent
+# Bit-identity holds on one kind of CPU: float kernels round differently on others (an Intel
+# Xeon with AVX-512 gives other matrices than the AMD EPYC that recorded the first file).
+# Each file names the CPU it was recorded on; a CPU with no file of its own skips the test.
+REFERENCES = [json.loads(p.read_text()) for p in sorted(HERE.glob("reference_matrices*.json"))]
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("" where there is none)."""
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+
+
+def recorded_for_this_cpu() -> dict | None:
+    return next((r for r in REFERENCES if r["recorded_on"] in cpu_model()), None)
+
+
+RECORDED = REFERENCES[0]
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED["runs"]))
 def test_accuracy_matrix_is_bit_identical_to_the_recorded_one(
     name, tmp_path, mnist_dir, monkeypatch
 ):
+    reference = recorded_for_this_cpu()
+    if reference is None:
+        on = ", ".join(r["recorded_on"] for r in REFERENCES)
+        pytest.skip(f"matrices recorded on {on} only; this CPU is {cpu_model()!r}")
     monkeypatch.setattr(benchmarks, "split_mnist", avalanche_split_mnist)
     monkeypatch.setattr(benchmarks, "perm_mnist", avalanche_perm_mnist)
-    recorded = RECORDED["runs"][name]
+    recorded = reference["runs"][name]
     cfg = compose_config(*recorded["overrides"], f"data_dir={mnist_dir}")
     results = run(cfg, tmp_path)
     assert results["acc_matrix"] == recorded["acc_matrix"]
