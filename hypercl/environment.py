@@ -1,4 +1,5 @@
-"""Where a run runs: device, threads' memory tuning, seeds, package versions, git commit."""
+"""Where a run runs: device, hardware, threads' memory tuning, seeds, package versions, git
+commit."""
 
 from __future__ import annotations
 
@@ -26,6 +27,21 @@ def resolve_device(device: Device) -> torch.device:
     if device == Device.cuda and not torch.cuda.is_available():
         raise ConfigError("device='cuda' is invalid: no CUDA device is visible; use device=cpu.")
     return torch.device(device.value)
+
+
+def hardware_name(device: torch.device) -> str:
+    """The CPU's model name (``/proc/cpuinfo``), with the GPU's name first on CUDA:
+    ``"NVIDIA H200 (host CPU: AMD EPYC 9454)"``. Two CPU kinds can round differently, so
+    results are bit-identical only on the same kind (docs/checkpoints.md, Determinism)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (host CPU: {cpu})"
+    return cpu
 
 
 def package_versions() -> dict[str, str | None]:
@@ -127,11 +143,16 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def environment_fields(device: torch.device, commit: str | None, fingerprint: str) -> dict:
-    """Where and with what the run ran: device, threads, package versions, git commit, and
-    ``fingerprint`` of the code that can change a number (:mod:`hypercl.fingerprint`)."""
+def environment_fields(
+    device: torch.device, hardware: str, commit: str | None, fingerprint: str
+) -> dict:
+    """Where and with what the run ran: device, ``hardware`` (:func:`hardware_name`;
+    ``"start+resume"`` for a run resumed on other hardware), threads, package versions,
+    git commit, and ``fingerprint`` of the code that can change a number
+    (:mod:`hypercl.fingerprint`)."""
     return {
         "device": str(device),
+        "hardware": hardware,
         "num_threads": torch.get_num_threads(),
         "versions": package_versions(),
         "git_commit": commit,

@@ -62,6 +62,7 @@ from hypercl.data.tasks import Benchmark, with_validation
 from hypercl.environment import (
     environment_fields,
     git_commit,
+    hardware_name,
     keep_freed_memory,
     resolve_device,
     seed_everything,
@@ -129,6 +130,7 @@ class Loop:
         self.commit, self.fingerprint = code_identity(saved)
         configure_torch(cfg)
         self.device = resolve_device(cfg.device)
+        self.hardware = run_hardware(saved, self.device)
         self.generator = seed_everything(cfg.seed)
         self.benchmark, self.method = build(cfg, self.generator, self.device)
         self.num_tasks = self.benchmark.num_tasks
@@ -304,6 +306,7 @@ class Loop:
                 "wandb_run_id": self.logger.run_id,
                 "git_commit": self.commit,
                 "code_fingerprint": self.fingerprint,
+                "hardware": self.hardware,
             },
         )
         log.info("checkpoint saved: %s", where)
@@ -357,7 +360,7 @@ class Loop:
             **cost_fields(metrics, self.method),
             "wall_time_s": self.wall_time(),
             "resumed": self.resumed,
-            **environment_fields(self.device, self.commit, self.fingerprint),
+            **environment_fields(self.device, self.hardware, self.commit, self.fingerprint),
             **validation_summary(metrics["val_acc"]),
         }
 
@@ -387,13 +390,24 @@ def resumable_checkpoint(path: Path) -> dict | None:
 
 def code_identity(saved: dict | None) -> tuple[str | None, str]:
     """The git commit and code fingerprint the run records: those of the code that started
-    it; a run resumed by other code carries both fingerprints ("start+resume"), which no
-    current code matches: its results show as stale."""
+    it; a run resumed by other code carries both fingerprints ("start+resume"): current
+    only if both are (:func:`hypercl.fingerprint.is_current`)."""
     commit = saved["git_commit"] if saved else git_commit()
     fingerprint = code_fingerprint()
     if saved is not None and saved["code_fingerprint"] != fingerprint:
         fingerprint = f"{saved['code_fingerprint']}+{fingerprint}"
     return commit, fingerprint
+
+
+def run_hardware(saved: dict | None, device: torch.device) -> str:
+    """The hardware the run records (:func:`hardware_name`); a run resumed on other
+    hardware records both (``"start+resume"``), one started by code that did not record it
+    ``"not recorded+resume"``."""
+    here = hardware_name(device)
+    if saved is None:
+        return here
+    start = saved.get("hardware", "not recorded")
+    return start if start.split("+")[-1] == here else f"{start}+{here}"
 
 
 def configure_torch(cfg: Config) -> None:

@@ -41,3 +41,16 @@ def test_disk_full_keeps_the_previous_checkpoint_and_removes_the_partial_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
     monkeypatch.undo()
     assert torch.load(path, weights_only=False) == {"step": 1}
+
+
+def test_a_run_records_the_hardware_it_started_and_resumed_on():
+    from hypercl.environment import hardware_name
+    from hypercl.experiment import run_hardware
+
+    cpu = torch.device("cpu")
+    here = hardware_name(cpu)
+    assert run_hardware(None, cpu) == here
+    assert run_hardware({"hardware": here}, cpu) == here
+    assert run_hardware({"hardware": "AMD EPYC 9454"}, cpu) == f"AMD EPYC 9454+{here}"
+    assert run_hardware({"hardware": f"AMD EPYC 9454+{here}"}, cpu) == f"AMD EPYC 9454+{here}"
+    assert run_hardware({}, cpu) == f"not recorded+{here}"  # started by older code

@@ -150,6 +150,10 @@ def test_current_and_declared_equivalent_fingerprints():
     assert not is_current(None, cur, declared)  # results.json written before fingerprints
     # after a change that alters results (no entry links the new code), all are stale
     assert not is_current("bbbbbb000000", "123456789abc", declared)
+    # a run resumed by other code ("start+resume"): current only if both codes are
+    assert is_current(f"aaaaaa000000+{cur}", cur, declared)
+    assert not is_current(f"dddddd000000+{cur}", cur, declared)
+    assert not is_current("aaaaaa000000+ffffff000000", cur, declared)
 
 
 def test_an_equivalence_that_excludes_methods_holds_for_the_others_only():

@@ -17,13 +17,18 @@ CURRENT = "c0ffee000000"
 COMMIT_A, COMMIT_B = "aaaaaaa" + "1" * 33, "bbbbbbb" + "2" * 33
 
 
+XEON = "Intel(R) Xeon(R) Processor"
+H200 = "NVIDIA H200 (host CPU: AMD EPYC 9454)"
+
+
 def _write(runs: Path, method: str, scenario: str, seed: int, overrides, **fields) -> None:
     """A results.json (``fields`` set to None: left out) and, unless ``overrides`` is None,
     .hydra/overrides.yaml (experiment, method, seed, then ``overrides``)."""
     d = runs / f"split_mnist_{scenario}" / method / f"seed{seed}"
     (d / ".hydra").mkdir(parents=True)
     run = _results(method, scenario, seed, 90.0 + seed, 2000)
-    run.update({"code_fingerprint": CURRENT, "num_threads": 1, "git_commit": COMMIT_A, **fields})
+    run.update({"code_fingerprint": CURRENT, "num_threads": 1, "git_commit": COMMIT_A})
+    run.update({"hardware": XEON, **fields})
     for key in [k for k, v in fields.items() if v is None]:
         del run[key]  # a field an older results.json did not have
     (d / "results.json").write_text(json.dumps(run))
@@ -40,22 +45,26 @@ def test_provenance_rows_are_exact(tmp_path):
             runs, "hnet", "cl2", seed, ["num_threads=1"], git_commit=[COMMIT_A, COMMIT_B][seed > 3]
         )
     _write(runs, "ewc", "cl1", 1, ["num_threads=1"])
-    _write(runs, "ewc", "cl1", 2, None, code_fingerprint=None)  # older: no overrides, no print
-    _write(runs, "finetune", "cl1", 1, ["num_threads=1"], device="cuda", num_threads=2)
+    # older: no overrides, no fingerprint, no hardware
+    _write(runs, "ewc", "cl1", 2, None, code_fingerprint=None, hardware=None)
+    _write(
+        runs, "finetune", "cl1", 1, ["num_threads=1"], device="cuda", num_threads=2, hardware=H200
+    )
     _write(runs, "finetune", "cl1", 2, ["num_threads=1", "train.lr=0.01"], git_commit=None)
     paths = build(runs, tmp_path / "out", "t", current_fingerprint=CURRENT)
     md = paths["markdown"].read_text()
     cmd = "python -m hypercl.train experiment=split_mnist_{} method={} seed=<seed> num_threads=1"
     assert (
         f"| CL1 | finetune | 2000 | 2 | 1-2 | aaaaaaa ×1, not recorded ×1 | {CURRENT} | current "
-        "| cuda, 2 threads ×1, cpu, 1 thread ×1 "
+        f"| cuda ({H200}), 2 threads ×1, cpu ({XEON}), 1 thread ×1 "
         f"| `{cmd.format('cl1', 'finetune')}` (seeds 1); "
         f"`{cmd.format('cl1', 'finetune')} train.lr=0.01` (seeds 2) |\n"
         f"| CL1 | ewc | 2000 | 2 | 1-2 | aaaaaaa | {CURRENT} ×1, not recorded ×1 "
-        f"| {STALE}: 1 of 2 runs | cpu, 1 thread "
+        f"| {STALE}: 1 of 2 runs | cpu ({XEON}), 1 thread ×1, "
+        "cpu (model not recorded), 1 thread ×1 "
         f"| `{cmd.format('cl1', 'ewc')}` (seeds 1); not recorded (seeds 2) |\n"
         f"| CL2 | hnet | 2000 | 4 | 1-3 5 | aaaaaaa ×3, bbbbbbb ×1 | {CURRENT} | current "
-        f"| cpu, 1 thread | `{cmd.format('cl2', 'hnet')}` |\n"
+        f"| cpu ({XEON}), 1 thread | `{cmd.format('cl2', 'hnet')}` |\n"
     ) in md
     # after the per-method tables, one row per table row, in the table's order
     assert md.index("## Split-MNIST (5 tasks)") < md.index("## Provenance")
@@ -74,7 +83,7 @@ def test_provenance_rows_are_exact(tmp_path):
         "commits": "aaaaaaa ×3, bbbbbbb ×1",
         "fingerprints": CURRENT,
         "code": "current",
-        "device": "cpu, 1 thread",
+        "device": f"cpu ({XEON}), 1 thread",
         "command": cmd.format("cl2", "hnet"),
     }
     assert "\r" not in paths["provenance_csv"].read_text()

@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from hypercl.config import Config, validate
+from hypercl.environment import hardware_name
 from hypercl.train import run
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
@@ -32,6 +34,7 @@ RESULT_KEYS = {
     "compression_ratio",
     "train_time_s",
     "device",
+    "hardware",
     "versions",
     "git_commit",
 }
@@ -70,6 +73,7 @@ def test_small_split_mnist_run_learns_and_writes_outputs(tmp_path, mnist_dir, re
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["acc_matrix"] == results["acc_matrix"]
     assert on_disk["task_infer_acc_mean"] is None and on_disk["iters_per_task"] == 150
+    assert on_disk["hardware"] == hardware_name(torch.device("cpu")) != ""
     rows = list(csv.reader((tmp_path / "accuracy_matrix.csv").open()))
     assert rows[0] == ["after_task", "task_1", "task_2", "task_3", "task_4", "task_5"]
     assert rows[5][1] == f"{results['acc_matrix'][4][0]:.2f}" and rows[1][2] == ""

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from hypercl.bench.device import on_gpu
-from hypercl.environment import git_commit
+from hypercl.bench.device import current_device, on_gpu
+from hypercl.environment import git_commit, hardware_name
 
 _S, _MS = "{:.2f}", "{:.4f}"
 # The tables of bench.md, in order: (title, section of the rows, columns, {column: format}).
@@ -89,15 +89,7 @@ TABLES = [
 
 def host_name() -> str:
     """The CPU's model name (with the GPU's name first when running on one)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))  # fmt: skip
-    except (OSError, StopIteration):
-        pass
-    if on_gpu():
-        cpu = f"{torch.cuda.get_device_name()} (host CPU: {cpu})"
-    return cpu
+    return hardware_name(current_device())
 
 
 def write_report(rows: list[dict], path_md: Path, repeats: int, extra: dict) -> None:

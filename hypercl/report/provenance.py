@@ -54,8 +54,10 @@ def short_commit(commit: str | None) -> str:
 
 
 def device_threads(run: dict) -> str:
-    """``"cpu, 1 thread"``: the run's device and torch threads."""
+    """``"cpu (Intel(R) Xeon(R) Processor), 1 thread"``: the run's device, hardware and torch
+    threads (``"cpu (model not recorded), 1 thread"`` for a run from before ``hardware``)."""
     device, threads = run.get("device") or NOT_RECORDED, run.get("num_threads")
+    device = f"{device} ({run.get('hardware') or 'model ' + NOT_RECORDED})"
     if threads is None:
         return f"{device}, threads {NOT_RECORDED}"
     return f"{device}, {threads} thread{'' if threads == 1 else 's'}"
