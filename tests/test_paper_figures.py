@@ -105,7 +105,10 @@ def test_tables_say_where_each_row_comes_from(tmp_path):
         + "method.reg_subset=8`"
     )
     row = "| hnet | 2 | 1-2 | aaaaaaa | " + code_fingerprint() + " ×1, 000000000000 ×1 "
-    assert f"{row}| stale (code changed since): 1 of 2 runs | cpu, 1 thread | {command} |" in perm
+    assert (
+        f"{row}| stale (code changed since): 1 of 2 runs "
+        f"| cpu (model not recorded), 1 thread | {command} |" in perm
+    )
 
 
 def test_no_runs_at_all_lists_everything_missing(tmp_path, capsys):
