@@ -81,9 +81,12 @@ def test_perm100_and_compression_tables_hold_the_means(tmp_path):
     assert "| 1 | 96.50 | 80.00 |" in perm  # per-task final table: task 1, hnet, si
 
     comp = (out / "compression" / "README.md").read_text()
-    assert "| 0.0500 | 106,305 | 2 | 1 2 | 92.50 ± 0.50 | 91.50 ± 0.50 |" in comp
-    assert "| 0.5000 | 1,063,050 | 2 | 1 2 | 98.50 ± 0.50 | 97.50 ± 0.50 |" in comp
-    assert "| online EWC (reference) | | 1 | 1 | 90.00 | 70.00 |" in comp
+    assert "| final − ratio 0.5000's |" in comp  # the ratio nearest 1 anchors the last column
+    assert "| 0.0500 | 106,305 | 2 | 1 2 | 92.50 ± 0.50 | 91.50 ± 0.50 | -6.00 |" in comp
+    assert "| 0.5000 | 1,063,050 | 2 | 1 2 | 98.50 ± 0.50 | 97.50 ± 0.50 | +0.00 |" in comp
+    assert "| online EWC (reference) | | 1 | 1 | 90.00 | 70.00 | -27.50 |" in comp
+    claim = "Ratios below 0.3 within 1 point of ratio 0.5000's final accuracy: "
+    assert claim + "none (closest: 0.0500, -6.00)." in comp
 
 
 def test_tables_say_where_each_row_comes_from(tmp_path):

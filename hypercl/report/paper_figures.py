@@ -296,25 +296,29 @@ def compression(
             _plot_compression(out / f"{stem}.png", ratios, during, final, final_err, ref, title)
         )
         lines += [f"## {title}", "", f"![accuracy vs compression ratio]({stem}.png)", ""]
+        anchor = min(range(len(ratios)), key=lambda i: abs(np.log(ratios[i])))  # nearest 1
         lines += [
-            "| ratio | hnet params | n | seeds | during acc. | final acc. |",
-            "|---|---|---|---|---|---|",
+            f"| ratio | hnet params | n | seeds | during acc. | final acc. "
+            f"| final − ratio {ratios[anchor]:.4f}'s |",
+            "|---|---|---|---|---|---|---|",
         ]
-        for x in ratios:
+        for x, fin in zip(ratios, final, strict=True):
             g = groups[x]
             lines.append(
                 f"| {x:.4f} | {g[0].get('num_params_hnet') or 0:,} | {len(g)} "
                 f"| {' '.join(str(r['seed']) for r in g)} "
                 f"| {_mean_sem(r['during_acc_mean'] for r in g)} "
-                f"| {_mean_sem(r['final_acc_mean'] for r in g)} |"
+                f"| {_mean_sem(r['final_acc_mean'] for r in g)} | {fin - final[anchor]:+.2f} |"
             )
         if reference:
             lines.append(
                 f"| online EWC (reference) | | {len(reference)} "
                 f"| {' '.join(str(r['seed']) for r in reference)} "
                 f"| {_mean_sem(r['during_acc_mean'] for r in reference)} "
-                f"| {_mean_sem(r['final_acc_mean'] for r in reference)} |"
+                f"| {_mean_sem(r['final_acc_mean'] for r in reference)} "
+                f"| {ref - final[anchor]:+.2f} |"
             )
+        lines += ["", _compressed_within_a_point(ratios, final, anchor)]
         rows = {f"ratio {x:.4f}": groups[x] for x in ratios}
         rows.update({"online EWC (reference)": reference} if reference else {})
         lines += ["", *_provenance(rows, runs_dir)]
@@ -327,6 +331,20 @@ def compression(
     return {"figures": figures, "missing": missing}
 
 
+def _compressed_within_a_point(ratios: list[float], final: list[float], anchor: int) -> str:
+    """The sentence that checks the study's claim: which ratios below 0.3 keep the final
+    accuracy within 1 point of the ratio nearest 1 (``anchor``, an index)."""
+    small = [(x, f - final[anchor]) for x, f in zip(ratios, final, strict=True) if x < 0.3]
+    head = f"Ratios below 0.3 within 1 point of ratio {ratios[anchor]:.4f}'s final accuracy: "
+    if not small:
+        return head + "none measured."
+    kept = [f"{x:.4f} ({d:+.2f})" for x, d in small if d >= -1.0]
+    if kept:
+        return head + ", ".join(kept) + "."
+    x, d = max(small, key=lambda xd: xd[1])
+    return head + f"none (closest: {x:.4f}, {d:+.2f})."
+
+
 def _plot_compression(path, ratios, during, final, final_err, ref, title) -> Path:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.plot(ratios, during, marker="o", ls="--", label="hnet during")
@@ -336,8 +354,8 @@ def _plot_compression(path, ratios, during, final, final_err, ref, title) -> Pat
     if ref is not None:
         ax.axhline(ref, color="gray", ls=":", label=f"online EWC final ({ref:.2f})")
     ax.set_xscale("log")
-    for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
-        axis(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.set_xticks(ratios, [f"{r:.2g}" for r in ratios])  # the measured ratios, no minor labels
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("compression ratio (hnet parameters incl. embeddings / target weights)")
     ax.set_ylabel("task-averaged test accuracy (%)")
     ax.set_title(title, fontsize=9)
