@@ -68,7 +68,7 @@ from hypercl.environment import (
     seed_everything,
 )
 from hypercl.errors import NonFiniteLossError, RunDirError
-from hypercl.fingerprint import code_fingerprint
+from hypercl.fingerprint import code_fingerprint, resumed_record
 from hypercl.methods.base import Method
 from hypercl.methods.hnet import HNetMethod
 from hypercl.metrics import accuracy_fields, validation_summary
@@ -392,11 +392,9 @@ def code_identity(saved: dict | None) -> tuple[str | None, str]:
     """The git commit and code fingerprint the run records: those of the code that started
     it; a run resumed by other code carries both fingerprints ("start+resume"): current
     only if both are (:func:`hypercl.fingerprint.is_current`)."""
-    commit = saved["git_commit"] if saved else git_commit()
-    fingerprint = code_fingerprint()
-    if saved is not None and saved["code_fingerprint"] != fingerprint:
-        fingerprint = f"{saved['code_fingerprint']}+{fingerprint}"
-    return commit, fingerprint
+    if saved is None:
+        return git_commit(), code_fingerprint()
+    return saved["git_commit"], resumed_record(saved["code_fingerprint"], code_fingerprint())
 
 
 def run_hardware(saved: dict | None, device: torch.device) -> str:
@@ -404,10 +402,7 @@ def run_hardware(saved: dict | None, device: torch.device) -> str:
     hardware records both (``"start+resume"``), one started by code that did not record it
     ``"not recorded+resume"``."""
     here = hardware_name(device)
-    if saved is None:
-        return here
-    start = saved.get("hardware", "not recorded")
-    return start if start.split("+")[-1] == here else f"{start}+{here}"
+    return here if saved is None else resumed_record(saved.get("hardware", "not recorded"), here)
 
 
 def configure_torch(cfg: Config) -> None:

@@ -54,3 +54,16 @@ def test_a_run_records_the_hardware_it_started_and_resumed_on():
     assert run_hardware({"hardware": "AMD EPYC 9454"}, cpu) == f"AMD EPYC 9454+{here}"
     assert run_hardware({"hardware": f"AMD EPYC 9454+{here}"}, cpu) == f"AMD EPYC 9454+{here}"
     assert run_hardware({}, cpu) == f"not recorded+{here}"  # started by older code
+
+
+def test_a_run_resumed_twice_by_the_same_code_records_its_fingerprint_once(monkeypatch):
+    import hypercl.experiment as experiment
+
+    monkeypatch.setattr(experiment, "code_fingerprint", lambda: "bbbbbbbbbbbb")
+    started = {"git_commit": "c0ffee", "code_fingerprint": "aaaaaaaaaaaa"}
+    commit, once = experiment.code_identity(started)
+    assert (commit, once) == ("c0ffee", "aaaaaaaaaaaa+bbbbbbbbbbbb")
+    again = experiment.code_identity({"git_commit": "c0ffee", "code_fingerprint": once})
+    assert again == ("c0ffee", "aaaaaaaaaaaa+bbbbbbbbbbbb")
+    same = {"git_commit": "c0ffee", "code_fingerprint": "bbbbbbbbbbbb"}
+    assert experiment.code_identity(same) == ("c0ffee", "bbbbbbbbbbbb")
