@@ -197,6 +197,12 @@ def test_cifar_table_and_figure(tmp_path):
         "| finetune |  | 1 | 1 | 80 ep. x 2000 img. REDUCED | 31.67 | 60.00 | 10.00 | 15.00 |" in md
     )
     assert f"| from_scratch | {STALE} | 1 | 1 | 80 ep. x 2000 img. REDUCED |" in md
+    assert (
+        "The paper's claims at budget 80 ep. x 2000 img. REDUCED: (1) hnet's final accuracy is "
+        "at least from_scratch's on each of tasks 2-3: **held** (2 of 2; hnet minus "
+        "from_scratch: T2 +44.00, T3 +0.00); (2) hnet's final accuracy on task 1 is above "
+        "finetune's: **held** (49.00 vs 10.00).\n" in md
+    )
     assert list(table["code"].fillna("")) == ["", "", STALE]
     assert paths["stale"] == [
         f"split_cifar10_100 zenkenet from_scratch (80 ep. x 2000 img. REDUCED): {STALE}"

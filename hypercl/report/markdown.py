@@ -123,5 +123,31 @@ def cifar_markdown(table: pd.DataFrame) -> list[str]:
                 f"| {format_float(r['during_acc_mean'])} | {finals} | {durings} "
                 f"| {r['wall_time_s_mean']:.0f} | {r['device']} |"
             )
-        lines.append("")
+        lines += ["", *cifar_claims(block, num_tasks)]
+    return lines
+
+
+def cifar_claims(block: pd.DataFrame, num_tasks: int) -> list[str]:
+    """The paper's two claims of its Figure 4, checked per budget on one section's rows:
+    the hypernetwork's final accuracy is at least from-scratch's on tasks 2..T, and above
+    fine-tuning's on task 1 (nothing where a budget lacks one of the three rows)."""
+    lines = []
+    for budget, rows in block.groupby("budget", sort=False):
+        by_method = {r["method"]: r for _, r in rows.iterrows()}
+        if not {"hnet", "finetune", "from_scratch"} <= by_method.keys():
+            continue
+        hnet, tune, scratch = (by_method[m] for m in ("hnet", "finetune", "from_scratch"))
+        gaps = [hnet[f"final_t{j}"] - scratch[f"final_t{j}"] for j in range(2, num_tasks + 1)]
+        held = sum(g >= 0 for g in gaps)
+        listed = ", ".join(f"T{j} {g:+.2f}" for j, g in enumerate(gaps, start=2))
+        t1, t1_tune = hnet["final_t1"], tune["final_t1"]
+        verdict = {True: "**held**", False: "**not held**"}
+        lines += [
+            f"The paper's claims at budget {budget}: (1) hnet's final accuracy is at least "
+            f"from_scratch's on each of tasks 2-{num_tasks}: {verdict[bool(held == len(gaps))]} "
+            f"({held} of {len(gaps)}; hnet minus from_scratch: {listed}); (2) hnet's final "
+            f"accuracy on task 1 is above finetune's: {verdict[bool(t1 > t1_tune)]} "
+            f"({t1:.2f} vs {t1_tune:.2f}).",
+            "",
+        ]
     return lines
