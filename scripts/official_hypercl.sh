@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run the official HNET code (chrhenning/hypercl, commit e325678) on Split-MNIST here, on CPU
-# with one thread, and append one CSV row per run to results/official/split_mnist_ent.csv
-# (HNET+ENT, the default) or results/official/split_mnist_r.csv (HNET+R, OFFICIAL_METHOD=r;
-# split_mnist_r_noreplay.csv for OFFICIAL_METHOD=r_noreplay).
+# Run the official HNET code (chrhenning/hypercl, commit e325678) on Split-MNIST (or
+# Permuted-MNIST-10) here, on CPU with one thread, and append one CSV row per run to
+# results/official/split_mnist_ent.csv (HNET+ENT, the default) or
+# results/official/split_mnist_r.csv (HNET+R, OFFICIAL_METHOD=r; split_mnist_r_noreplay.csv for
+# OFFICIAL_METHOD=r_noreplay); perm_mnist10_<method>.csv with OFFICIAL_BENCHMARK=perm.
 #
 # Usage (from the repository root, venv active):
 #   scripts/official_hypercl.sh setup                      # copy + patch + data links
@@ -19,6 +20,10 @@
 #                  r: HNET+R (no flag: the official code's replay-trained classifier)
 #                  r_noreplay: HNET+R with --l_rew 0 (the replay term weighted 0: the
 #                  classifier learns each task from its real data alone; a diagnostic)
+#   OFFICIAL_BENCHMARK  split (default): train_splitMNIST.py; perm: train_permutedMNIST.py
+#                  (Permuted-MNIST-10 with the official code's defaults, 5000 it/task)
+#   OFFICIAL_CSV_DIR  where the CSV goes (default results/official; a long queue writes it
+#                  beside its runs and the rows are copied into results/official/ to commit)
 #   OFFICIAL_BATCHED_ENT  1 (default): the patched, batched ENT test (same per-sample
 #                  entropies, one batch per task; see PATCHES.md); 0: the original
 #                  batch-size-1 loop (about 5 min of CPU per run's tests).
@@ -44,7 +49,16 @@ case "$OFFICIAL_METHOD" in
     exit 2
     ;;
 esac
-CSV="$REPO_ROOT/results/official/split_mnist_${OFFICIAL_METHOD}.csv"
+OFFICIAL_BENCHMARK="${OFFICIAL_BENCHMARK:-split}"
+case "$OFFICIAL_BENCHMARK" in
+  split) SCRIPT=train_splitMNIST.py CSV_STEM=split_mnist ;;
+  perm) SCRIPT=train_permutedMNIST.py CSV_STEM=perm_mnist10 ;;
+  *)
+    echo "OFFICIAL_BENCHMARK=$OFFICIAL_BENCHMARK is not a benchmark here: use split or perm" >&2
+    exit 2
+    ;;
+esac
+CSV="${OFFICIAL_CSV_DIR:-$REPO_ROOT/results/official}/${CSV_STEM}_${OFFICIAL_METHOD}.csv"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 export OFFICIAL_BATCHED_ENT="${OFFICIAL_BATCHED_ENT:-1}" OFFICIAL_METHOD
 
@@ -69,18 +83,19 @@ setup() {
 # One run: scenario (1|2|3; CL1: task given, no inference), n_iter, seed -> a CSV row.
 run_one() {
   local scen=$1 n_iter=$2 seed=$3
-  local out="/tmp/official_hypercl/${OFFICIAL_METHOD}_cl${scen}_n${n_iter}_s${seed}"
+  local out="/tmp/official_hypercl/${CSV_STEM}_${OFFICIAL_METHOD}_cl${scen}_n${n_iter}_s${seed}"
   rm -rf "$out"
   mkdir -p "$(dirname "$out")"
   local t0 t1
   t0=$(date +%s.%N)
-  (cd "$OFFICIAL_DIR/mnist" && python train_splitMNIST.py ${METHOD_FLAGS[@]+"${METHOD_FLAGS[@]}"} \
+  (cd "$OFFICIAL_DIR/mnist" && python "$SCRIPT" ${METHOD_FLAGS[@]+"${METHOD_FLAGS[@]}"} \
     --cl_scenario "$scen" --n_iter "$n_iter" --random_seed "$seed" \
     --out_dir "$out") >"$out.log" 2>&1
   t1=$(date +%s.%N)
   python - "$out/performance_overview.txt" "$scen" "$seed" "$n_iter" "$t0" "$t1" "$CSV" <<'EOF'
 import csv, os, re, sys
 import torch
+from hypercl.environment import hardware_name
 path, scen, seed, n_iter, t0, t1, csv_path = sys.argv[1:]
 kv = {}
 for line in open(path):
@@ -98,7 +113,8 @@ row = {
     "task_infer_acc_mean": f"{sum(ti) / len(ti):.4f}" if ti else "",
     "task_infer_acc_per_task": " ".join(f"{a:.4f}" for a in ti),
     "wall_s": f"{float(t1) - float(t0):.1f}",
-    "torch": torch.__version__, "hardware": "2-core CPU, 1 thread",
+    "torch": torch.__version__,
+    "hardware": f"{hardware_name(torch.device('cpu'))}, 1 thread",
     "batched_ent_test": os.environ.get("OFFICIAL_BATCHED_ENT", "0") if infers else "",
 }
 new = not os.path.exists(csv_path)
