@@ -87,6 +87,44 @@ def test_perm100_and_compression_tables_hold_the_means(tmp_path):
     assert "| online EWC (reference) | | 1 | 1 | 90.00 | 70.00 | -27.50 |" in comp
     claim = "Ratios below 0.3 within 1 point of ratio 0.5000's final accuracy: "
     assert claim + "none (closest: 0.0500, -6.00)." in comp
+    assert "Other β" not in comp  # no diagnostic runs
+
+
+def test_runs_with_another_beta_get_their_own_table_beside_the_study(tmp_path):
+    """An ablation of β (runs outside the study, e.g. results/runs/diag) is compared at
+    equal β, with the study's anchor, and with the study at the same ratio."""
+    runs = tmp_path / "runs"
+    cells = [
+        ("compression_perm_mnist10", 0.1, 0.2, 94.0),
+        ("compression_perm_mnist10", 0.1, 0.9, 97.0),
+        ("perm_mnist10_cl1", 0.01, 0.2, 96.5),
+        ("perm_mnist10_cl1", 0.01, 0.9, 97.2),
+    ]
+    for experiment, beta, ratio, level in cells:
+        write_run(
+            runs, f"{experiment}_{beta}_{ratio}", method="hnet", seed=1, experiment=experiment,
+            compression_ratio=ratio, method_hparams={"beta": beta}, iters=5000,
+            num_params_hnet=int(ratio * 2126100), final=[level] * 10, during=[level] * 10,
+        )  # fmt: skip
+    write_run(
+        runs,
+        "old",
+        method="hnet",
+        seed=1,
+        experiment="perm_mnist10_cl1",
+        iters=5000,
+        compression_ratio=0.9,
+        final=[50.0] * 10,
+        during=[50.0] * 10,
+    )  # no method_hparams
+    build(runs, tmp_path / "figures", ratios=False)
+    comp = (tmp_path / "figures" / "compression" / "README.md").read_text()
+    assert "### Other β (diagnostic runs, not in the figure; the study's β: 0.1)" in comp
+    assert "| 0.01 | 0.2000 | 1 | 1 | 96.50 | 96.50 | -0.70 | -0.50 | +2.50 |" in comp
+    assert "| 0.01 | 0.9000 | 1 | 1 | 97.20 | 97.20 | +0.00 | +0.20 | +0.20 |" in comp
+    claim = "At β 0.01, ratios below 0.3 within 1 point of ratio 0.9000's final accuracy: "
+    assert claim + "0.2000 (-0.70)." in comp
+    assert "50.00" not in comp  # a run that does not record its β is left out
 
 
 def test_tables_say_where_each_row_comes_from(tmp_path):

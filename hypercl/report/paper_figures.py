@@ -322,6 +322,9 @@ def compression(
         rows = {f"ratio {x:.4f}": groups[x] for x in ratios}
         rows.update({"online EWC (reference)": reference} if reference else {})
         lines += ["", *_provenance(rows, runs_dir)]
+        lines += _other_beta(
+            runs, at_budget, iters, dict(zip(ratios, final, strict=True)), runs_dir
+        )
     if missing:
         lines += ["Missing runs:", "", *[f"- {m}" for m in missing], ""]
     if expected is not None:
@@ -329,6 +332,78 @@ def compression(
         lines += [*ratios_markdown(expected), ""]
     (out / "README.md").write_text("\n".join(lines))
     return {"figures": figures, "missing": missing}
+
+
+def _beta(run: dict) -> float | None:
+    return (run.get("method_hparams") or {}).get("beta")
+
+
+def _other_beta(
+    runs: list[dict], study: list[dict], iters: int, study_final: dict, runs_dir: Path
+) -> list[str]:
+    """Diagnostic runs beside the study: Permuted-MNIST-10 CL1 hypernetworks at the same
+    budget with another β than the study's (an ablation, e.g. ``results/runs/diag``), a
+    table per β: final accuracy against the ratio, minus the same β's at the study's ratio
+    nearest 1 where that ratio ran, minus the study's there, and minus the study's at the
+    same ratio."""
+    study_betas = {_beta(r) for r in study}
+    others = [
+        r
+        for r in runs
+        if r.get("experiment") != COMPRESSION_EXPERIMENT
+        and r["benchmark"] == "perm_mnist"
+        and len(r["acc_matrix"]) == 10
+        and r["scenario"] == "cl1"
+        and r["method"] == "hnet"
+        and iters_per_task(r) == iters
+        and _beta(r) not in study_betas | {None}  # None: not recorded by older runs
+        and r.get("compression_ratio")
+    ]
+    if not others:
+        return []
+    study_anchor = min(study_final, key=lambda x: abs(np.log(x)))
+    lines = [
+        f"### Other β (diagnostic runs, not in the figure; the study's β: "
+        f"{', '.join(f'{b:g}' for b in sorted(study_betas))})",
+        "",
+    ]
+    for beta in sorted({_beta(r) for r in others}):
+        groups: dict[float, list[dict]] = {}
+        for r in others:
+            if _beta(r) == beta:
+                groups.setdefault(round(r["compression_ratio"], 6), []).append(r)
+        ratios = sorted(groups)
+        final = [np.mean([r["final_acc_mean"] for r in groups[x]]) for x in ratios]
+        anchor = ratios.index(study_anchor) if study_anchor in ratios else None
+        own = f"final − ratio {study_anchor:.4f}'s at β {beta:g}"
+        lines += [
+            f"| β | ratio | n | seeds | during acc. | final acc. | {own} "
+            f"| final − the study's ratio {study_anchor:.4f}'s "
+            "| final − the study's at this ratio |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for x, fin in zip(ratios, final, strict=True):
+            g = groups[x]
+            to_own = "" if anchor is None else f"{fin - final[anchor]:+.2f}"
+            to_study = f"{fin - study_final[x]:+.2f}" if x in study_final else ""
+            lines.append(
+                f"| {beta:g} | {x:.4f} | {len(g)} | {' '.join(str(r['seed']) for r in g)} "
+                f"| {_mean_sem(r['during_acc_mean'] for r in g)} "
+                f"| {_mean_sem(r['final_acc_mean'] for r in g)} | {to_own} "
+                f"| {fin - study_final[study_anchor]:+.2f} | {to_study} |"
+            )
+        lines.append("")
+        if anchor is not None:
+            sentence = _compressed_within_a_point(ratios, final, anchor)
+            lines += [f"At β {beta:g}, {sentence[0].lower()}{sentence[1:]}", ""]
+        else:
+            lines += [
+                f"At β {beta:g}: ratio {study_anchor:.4f} not run, no comparison at equal β.",
+                "",
+            ]
+        rows = {f"β {beta:g}, ratio {x:.4f}": groups[x] for x in ratios}
+        lines += _provenance(rows, runs_dir)
+    return lines
 
 
 def _compressed_within_a_point(ratios: list[float], final: list[float], anchor: int) -> str:
