@@ -1,6 +1,6 @@
-"""Split-MNIST runs at full budget (HNET+ENT, HNET+R or DGR+distill) from several codes
-(versions of ours, the official one): are their final accuracies over seeds the same
-distribution?
+"""Split-MNIST or Permuted-MNIST-10 runs at full budget (HNET+ENT, HNET+R or DGR+distill)
+from several codes (versions of ours, the official one): are their final accuracies over
+seeds the same distribution?
 
 Two steps, so that every number in the table comes from run summaries:
 
@@ -9,9 +9,10 @@ Two steps, so that every number in the table comes from run summaries:
         appends one row per run directory (its results.json): label, commit, fingerprint,
         seed, final accuracy (mean over tasks, or on task K alone), device, threads;
     python scripts/compare_seed_distributions.py add-official CSV LABEL OFFICIAL [--scenario S]
-            [--task K]
+            [--task K] [--benchmark split|perm]
         appends the full-budget rows of that scenario from the official code's runs
-        (``results/official/split_mnist_ent.csv`` or ``split_mnist_r.csv``, written by
+        (``results/official/split_mnist_ent.csv``, ``split_mnist_r.csv`` or, with
+        ``--benchmark perm``, ``perm_mnist10_ent.csv``, written by
         ``scripts/official_hypercl.sh``);
     python scripts/compare_seed_distributions.py table CSV [--before L ...] [--after L ...] > MD
         writes a markdown table, mean ± SEM per label, and compares the pooled runs of the
@@ -49,6 +50,9 @@ MEAN = "mean over tasks"
 
 
 METHOD_NAMES = {"hnet": "HNET+ENT", "hnet_replay": "HNET+R", "dgr": "DGR+distill"}
+# The paper's iterations per task, by the benchmark field of results.json.
+FULL_BUDGET = {"split_mnist": 2000, "perm_mnist": 5000}
+BENCHMARK_NAMES = {"split_mnist": "Split-MNIST", "perm_mnist": "Permuted-MNIST"}
 
 
 def measure_name(task: int | None) -> str:
@@ -71,13 +75,15 @@ def add(
         if not summary.is_file():
             sys.exit(f"{summary} does not exist: the run has not finished")
         r = json.loads(summary.read_text())
+        bench = r.get("benchmark", "split_mnist")
         if (r.get("scenario"), r.get("method"), r.get("iters_per_task")) != (
             scenario,
             method,
-            2000,
+            FULL_BUDGET.get(bench),
         ):
             name = METHOD_NAMES[method]
-            sys.exit(f"{summary} is not a full-budget Split-MNIST {scenario} {name} run")
+            where = BENCHMARK_NAMES.get(bench, bench)
+            sys.exit(f"{summary} is not a full-budget {where} {scenario} {name} run")
         value = r["final_acc_mean"] if task is None else r["final_acc"][task - 1]
         rows.append(
             {
@@ -95,9 +101,16 @@ def add(
 
 
 def add_official(
-    csv_path: Path, label: str, official_csv: Path, scenario: str, task: int | None = None
+    csv_path: Path,
+    label: str,
+    official_csv: Path,
+    scenario: str,
+    task: int | None = None,
+    benchmark: str = "split_mnist",
 ) -> None:
-    """Append the official code's full-budget (2000 it/task) runs of ``scenario``."""
+    """Append the official code's full-budget runs (:data:`FULL_BUDGET` it/task) of
+    ``scenario``."""
+    full = str(FULL_BUDGET[benchmark])
     rows = [
         {
             "label": label,
@@ -112,7 +125,7 @@ def add_official(
             "measure": measure_name(task),
         }
         for r in csv.DictReader(official_csv.open())
-        if r["scenario"] == scenario and r["n_iter"] == "2000"
+        if r["scenario"] == scenario and r["n_iter"] == full
     ]
     if not rows:
         sys.exit(f"{official_csv} has no full-budget {scenario} run")
@@ -210,6 +223,7 @@ def main() -> None:
     p_off.add_argument("official_csv", type=Path)
     p_off.add_argument("--scenario", default="cl3", choices=["cl1", "cl2", "cl3"])
     p_off.add_argument("--task", type=int, help="the final accuracy on this task (1-based)")
+    p_off.add_argument("--benchmark", default="split", choices=["split", "perm"])
     p_table = sub.add_parser("table", help="markdown table of CSV (stdout)")
     p_table.add_argument("csv", type=Path)
     p_table.add_argument("--before", nargs="*", default=[])
@@ -218,7 +232,8 @@ def main() -> None:
     if args.cmd == "add":
         add(args.csv, args.label, args.run_dirs, args.scenario, args.method, args.task)
     elif args.cmd == "add-official":
-        add_official(args.csv, args.label, args.official_csv, args.scenario, args.task)
+        bench = {"split": "split_mnist", "perm": "perm_mnist"}[args.benchmark]
+        add_official(args.csv, args.label, args.official_csv, args.scenario, args.task, bench)
     else:
         sys.stdout.write(table(args.csv, args.before, args.after))
 
