@@ -1,62 +1,92 @@
 #!/usr/bin/env bash
-# Full-budget runs for a short GPU session: one job after another, most needed first, until
-# DEADLINE_S seconds have passed; a job is not started when less than its expected time is left.
-# Each finished run's summary (scripts/collect_runs.sh: no checkpoint) is copied to
-# $OUT/runs/<set>/<experiment>/<method>/seed<k>/ as soon as it ends, so a timeout still brings
-# back every finished run. Commit them under results/runs/.
+# Full-budget runs for a short GPU session: PARALLEL jobs at a time on the one GPU, most
+# needed first, until DEADLINE_S seconds have passed; a job is not started when less than its
+# expected time is left. Each finished run's summary (scripts/collect_runs.sh: no checkpoint)
+# is copied to $OUT/runs/<set>/<run path>/ as soon as it ends, so a timeout still brings back
+# every finished run. Commit them under results/runs/<set>/.
 #
 #   DEADLINE_S=540 OUT=/tmp/out scripts/gpu_session.sh            # on the device machine
-#   DEVICE=cpu EXTRA="benchmark.num_tasks=2 train.iters_per_task=5" DEADLINE_S=99999 \
-#     OUT=/tmp/out WORK=/tmp/w scripts/gpu_session.sh               # a quick check on CPU
+#   DEVICE=cpu PARALLEL=2 EXTRA="benchmark.num_tasks=2 train.iters_per_task=5 train.epochs_per_task=null" \
+#     DEADLINE_S=99999 OUT=/tmp/out WORK=/tmp/w scripts/gpu_session.sh   # a quick check on CPU
 #
 # Needs the venv (pip install -e .) and the data (python ../shared/data/restore.py data).
-# Expected seconds per job are from results/bench_gpu_full_runs.md (H100: perm_mnist10_cl1
-# 78 s) with margin; CL2/CL3 evaluate every embedding and replay trains three models.
+# Expected seconds per job, alone on an H100, from results/bench_gpu_full_runs.md
+# (perm_mnist10_cl1: 78 s) and results/bench_gpu.md (ZenkeNet: 2.7 ms a step, 23,200 steps),
+# with margin for CL2/CL3 evaluation, replay's three models and the jobs sharing the GPU.
+# The small networks leave a GPU mostly idle between kernels, so jobs run side by side.
 set -uo pipefail
 OUT=${OUT:?set OUT to the folder whose files come back}
 DEADLINE_S=${DEADLINE_S:-540}
+PARALLEL=${PARALLEL:-4}
 WORK=${WORK:-/tmp/hypercl_gpu_runs}
 DEVICE=${DEVICE:-cuda}
-EXTRA=${EXTRA:-}  # overrides for every job (a quick check: "benchmark.num_tasks=2 train.iters_per_task=5")
-start=$(date +%s)
+EXTRA=${EXTRA:-}  # overrides for every job (a quick check: see above)
+START=$(date +%s)
+export OUT DEADLINE_S WORK DEVICE EXTRA START
+mkdir -p "$WORK" "$OUT"
 
-# expected_seconds set experiment method seed [overrides...]
-JOBS=(
-  "150 mnist perm_mnist10_cl1 hnet 1"
-  "150 mnist perm_mnist10_cl2 hnet 1"
-  "150 mnist perm_mnist10_cl3 hnet 1"
-  "150 mnist perm_mnist10_cl1 hnet 2"
-  "150 mnist perm_mnist10_cl2 hnet 2"
-  "150 mnist perm_mnist10_cl3 hnet 2"
-  "150 mnist perm_mnist10_cl1 hnet 3"
-  "150 mnist perm_mnist10_cl2 hnet 3"
-  "150 mnist perm_mnist10_cl3 hnet 3"
-  "400 mnist perm_mnist10_cl3 hnet_tir 1 method.task_inference=tir"
-  "400 mnist perm_mnist10_cl3 hnet_replay 1"
-  "400 mnist perm_mnist10_cl3 dgr 1"
-)
-
-left() { echo $((DEADLINE_S - ($(date +%s) - start))); }
-
-for job in "${JOBS[@]}"; do
-  read -r expected set experiment label seed extra <<< "$job"
-  if (($(left) < expected)); then
-    echo "skip (only $(left) s left): $job"
-    continue
-  fi
-  method=${label%_tir}  # hnet_tir is method hnet with method.task_inference=tir
-  dir=$WORK/$set/$experiment/$label/seed$seed
-  echo "=== $(date -Is) $experiment $label seed $seed"
-  # shellcheck disable=SC2086  # $extra: zero or more Hydra overrides
-  python -m hypercl.train experiment="$experiment" method="$method" seed="$seed" \
-    device="$DEVICE" hydra.run.dir="$dir" $extra $EXTRA > "$WORK.log" 2>&1
-  rc=$?
-  tail -n 2 "$WORK.log"
-  if [[ $rc -eq 0 && -f $dir/results.json ]]; then
-    "$(dirname "$0")"/collect_runs.sh "$dir" "$OUT/runs/$set/$experiment/$label/seed$seed"
-  else
-    echo "failed (rc $rc): $job"
-  fi
+# "expected_seconds set run_path overrides...": the run directory is $WORK/<set>/<run_path>.
+JOBS=()
+for seed in 1 2 3; do
+  for scen in cl1 cl2 cl3; do
+    JOBS+=("200 mnist perm_mnist10_$scen/hnet/seed$seed experiment=perm_mnist10_$scen method=hnet seed=$seed")
+  done
 done
+for target in zenkenet zenkenet_from_scratch zenkenet_finetune; do
+  JOBS+=("300 cifar split_cifar10_100_$target/seed1 experiment=split_cifar10_100_$target seed=1")
+done
+for seed in 1 2; do
+  for scen in cl2 cl3; do
+    JOBS+=("500 mnist perm_mnist10_$scen/hnet_tir/seed$seed experiment=perm_mnist10_$scen method=hnet method.task_inference=tir seed=$seed")
+  done
+  for scen in cl1 cl2 cl3; do
+    JOBS+=("500 mnist perm_mnist10_$scen/hnet_replay/seed$seed experiment=perm_mnist10_$scen method=hnet_replay seed=$seed")
+    JOBS+=("500 mnist perm_mnist10_$scen/dgr/seed$seed experiment=perm_mnist10_$scen method=dgr seed=$seed")
+  done
+  for method in finetune online_ewc si; do
+    for scen in cl1 cl3; do
+      JOBS+=("300 mnist perm_mnist10_$scen/$method/seed$seed experiment=perm_mnist10_$scen method=$method seed=$seed")
+    done
+  done
+done
+
+ONLY=${ONLY:-}  # a regular expression: only the jobs whose run path matches it
+if [[ -n $ONLY ]]; then
+  kept=()
+  for job in "${JOBS[@]}"; do
+    read -r _ _ path _ <<< "$job"
+    [[ $path =~ $ONLY ]] && kept+=("$job")
+  done
+  JOBS=("${kept[@]}")
+fi
+
+run_job() {
+  local expected set path overrides
+  read -r expected set path overrides <<< "$1"
+  local left=$((DEADLINE_S - ($(date +%s) - START)))
+  if ((left < expected)); then
+    echo "skip (only $left s left): $set/$path"
+    return 0
+  fi
+  local dir=$WORK/$set/$path log
+  log=$WORK/$set/${path//\//_}.log
+  mkdir -p "$(dirname "$log")"
+  echo "=== $(date -Is) start $set/$path"
+  # shellcheck disable=SC2086  # $overrides, $EXTRA: zero or more Hydra overrides
+  python -m hypercl.train $overrides device="$DEVICE" hydra.run.dir="$dir" $EXTRA > "$log" 2>&1
+  local rc=$?
+  if [[ $rc -eq 0 && -f $dir/results.json ]]; then
+    "$COLLECT" "$dir" "$OUT/runs/$set/$path" > /dev/null
+    echo "=== $(date -Is) done $set/$path: $(tail -n 2 "$log" | head -n 1)"
+  else
+    echo "=== $(date -Is) failed (rc $rc) $set/$path: $(tail -n 1 "$log")"
+    cp "$log" "$OUT/" 2> /dev/null
+  fi
+}
+COLLECT="$(cd "$(dirname "$0")" && pwd)/collect_runs.sh"
+export COLLECT
+export -f run_job
+
+printf '%s\n' "${JOBS[@]}" | xargs -d '\n' -P "$PARALLEL" -I{} bash -c 'run_job "$1"' _ {}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/hardware.txt" 2>&1
-echo "done after $(( $(date +%s) - start )) s"
+echo "done after $(($(date +%s) - START)) s"
