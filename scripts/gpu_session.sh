@@ -18,11 +18,12 @@ set -uo pipefail
 OUT=${OUT:?set OUT to the folder whose files come back}
 DEADLINE_S=${DEADLINE_S:-540}
 PARALLEL=${PARALLEL:-4}
+THREADS=${THREADS:-$(($(nproc) / PARALLEL > 0 ? $(nproc) / PARALLEL : 1))}  # torch threads a job
 WORK=${WORK:-/tmp/hypercl_gpu_runs}
 DEVICE=${DEVICE:-cuda}
 EXTRA=${EXTRA:-}  # overrides for every job (a quick check: see above)
 START=$(date +%s)
-export OUT DEADLINE_S WORK DEVICE EXTRA START
+export OUT DEADLINE_S WORK DEVICE EXTRA START THREADS
 mkdir -p "$WORK" "$OUT"
 
 # "expected_seconds set run_path overrides...": the run directory is $WORK/<set>/<run_path>.
@@ -68,12 +69,14 @@ run_job() {
     echo "skip (only $left s left): $set/$path"
     return 0
   fi
-  local dir=$WORK/$set/$path log
+  local dir=$WORK/$set/$path log threads=num_threads=$THREADS
+  [[ $EXTRA == *num_threads=* ]] && threads=  # EXTRA's own wins
   log=$WORK/$set/${path//\//_}.log
   mkdir -p "$(dirname "$log")"
   echo "=== $(date -Is) start $set/$path"
-  # shellcheck disable=SC2086  # $overrides, $EXTRA: zero or more Hydra overrides
-  python -m hypercl.train $overrides device="$DEVICE" hydra.run.dir="$dir" $EXTRA > "$log" 2>&1
+  # shellcheck disable=SC2086  # $overrides, $threads, $EXTRA: zero or more Hydra overrides
+  python -m hypercl.train $overrides device="$DEVICE" $threads hydra.run.dir="$dir" $EXTRA \
+    > "$log" 2>&1
   local rc=$?
   if [[ $rc -eq 0 && -f $dir/results.json ]]; then
     "$COLLECT" "$dir" "$OUT/runs/$set/$path" > /dev/null
