@@ -132,6 +132,7 @@ case "${1:-}" in
   setup) setup ;;
   run)
     shift
+    [ -d "$OFFICIAL_DIR/mnist" ] || setup  # a fresh machine: set the copy up first
     scen=$1 n_iter=$2
     shift 2
     for seed in "$@"; do
