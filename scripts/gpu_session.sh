@@ -2,8 +2,10 @@
 # Full-budget runs for a short GPU session: PARALLEL jobs at a time on the one GPU, most
 # needed first, until DEADLINE_S seconds have passed; a job is not started when less than its
 # expected time is left. Each finished run's summary (scripts/collect_runs.sh: no checkpoint)
-# is copied to $OUT/runs/<set>/<run path>/ as soon as it ends, so a timeout still brings back
-# every finished run. Commit them under results/runs/<set>/.
+# is packed as soon as it ends, so a timeout still brings back every finished run. What comes
+# back is one archive, $OUT/gpu_runs.tar.gz (the device tool returns at most 8 files, 2 folders
+# deep), re-packed after each job and every minute: runs/<set>/<run path>/ (commit them under
+# results/runs/<set>/), logs/ (every job's log so far) and hardware.txt.
 #
 #   DEADLINE_S=540 OUT=/tmp/out scripts/gpu_session.sh            # on the device machine
 #   DEVICE=cpu PARALLEL=2 EXTRA="benchmark.num_tasks=2 train.iters_per_task=5 train.epochs_per_task=null" \
@@ -21,6 +23,7 @@ PARALLEL=${PARALLEL:-4}
 THREADS=${THREADS:-$(($(nproc) / PARALLEL > 0 ? $(nproc) / PARALLEL : 1))}  # torch threads a job
 WORK=${WORK:-/tmp/hypercl_gpu_runs}
 DEVICE=${DEVICE:-cuda}
+PYTHON=${PYTHON:-python3}  # the device machine has python3 (with torch) and no python
 EXTRA=${EXTRA:-}  # overrides for every job (a quick check: see above)
 START=$(date +%s)
 export OUT DEADLINE_S WORK DEVICE EXTRA START THREADS
@@ -28,13 +31,13 @@ mkdir -p "$WORK" "$OUT"
 
 # "expected_seconds set run_path overrides...": the run directory is $WORK/<set>/<run_path>.
 JOBS=()
+for target in zenkenet zenkenet_from_scratch zenkenet_finetune; do
+  JOBS+=("300 cifar split_cifar10_100_$target/seed1 experiment=split_cifar10_100_$target seed=1")
+done
 for seed in 1 2 3; do
   for scen in cl1 cl2 cl3; do
     JOBS+=("200 mnist perm_mnist10_$scen/hnet/seed$seed experiment=perm_mnist10_$scen method=hnet seed=$seed")
   done
-done
-for target in zenkenet zenkenet_from_scratch zenkenet_finetune; do
-  JOBS+=("300 cifar split_cifar10_100_$target/seed1 experiment=split_cifar10_100_$target seed=1")
 done
 for seed in 1 2; do
   for scen in cl2 cl3; do
@@ -75,21 +78,36 @@ run_job() {
   mkdir -p "$(dirname "$log")"
   echo "=== $(date -Is) start $set/$path"
   # shellcheck disable=SC2086  # $overrides, $threads, $EXTRA: zero or more Hydra overrides
-  python -m hypercl.train $overrides device="$DEVICE" $threads hydra.run.dir="$dir" $EXTRA \
+  "$PYTHON" -m hypercl.train $overrides device="$DEVICE" $threads hydra.run.dir="$dir" $EXTRA \
     > "$log" 2>&1
   local rc=$?
   if [[ $rc -eq 0 && -f $dir/results.json ]]; then
-    "$COLLECT" "$dir" "$OUT/runs/$set/$path" > /dev/null
+    "$COLLECT" "$dir" "$WORK/back/runs/$set/$path" > /dev/null
     echo "=== $(date -Is) done $set/$path: $(tail -n 2 "$log" | head -n 1)"
   else
     echo "=== $(date -Is) failed (rc $rc) $set/$path: $(tail -n 1 "$log")"
-    cp "$log" "$OUT/" 2> /dev/null
   fi
+  pack
+}
+pack() {  # $WORK/back and the logs -> $OUT/gpu_runs.tar.gz, replaced whole (one packer at a time)
+  (
+    flock 9
+    mkdir -p "$WORK/back/logs"
+    cp "$WORK"/*/*.log "$WORK/back/logs/" 2> /dev/null
+    tar czf "$OUT/.gpu_runs.tar.gz" -C "$WORK/back" . && mv "$OUT/.gpu_runs.tar.gz" "$OUT/gpu_runs.tar.gz"
+  ) 9> "$WORK/.pack.lock"
 }
 COLLECT="$(cd "$(dirname "$0")" && pwd)/collect_runs.sh"
-export COLLECT
-export -f run_job
+export COLLECT PYTHON
+export -f run_job pack
+mkdir -p "$WORK/back"
+{ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || lscpu | grep 'Model name'; } \
+  > "$WORK/back/hardware.txt" 2>&1
+pack
+(while sleep 60; do pack; done) > /dev/null 2>&1 &
+PACKER=$!
 
 printf '%s\n' "${JOBS[@]}" | xargs -d '\n' -P "$PARALLEL" -I{} bash -c 'run_job "$1"' _ {}
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/hardware.txt" 2>&1
+pkill -P "$PACKER"; kill "$PACKER"
+pack
 echo "done after $(($(date +%s) - START)) s"
