@@ -108,6 +108,6 @@ pack
 PACKER=$!
 
 printf '%s\n' "${JOBS[@]}" | xargs -d '\n' -P "$PARALLEL" -I{} bash -c 'run_job "$1"' _ {}
-pkill -P "$PACKER"; kill "$PACKER"
+pkill -P "$PACKER"; kill "$PACKER" 2> /dev/null
 pack
 echo "done after $(($(date +%s) - START)) s"
