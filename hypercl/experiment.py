@@ -420,14 +420,17 @@ def build(
     """The benchmark (with its validation split, on ``device``) and the method."""
     benchmark = build_benchmark(cfg.benchmark, data_path(cfg), cfg.data_download)
     benchmark = with_validation(benchmark, cfg.train.val_fraction, cfg.benchmark.data_seed)
-    method = build_method(cfg, benchmark, generator, device)
-    return benchmark.to(device), method
+    benchmark = benchmark.to(device)
+    return benchmark, build_method(cfg, benchmark, generator, device)
 
 
 def build_method(
     cfg: Config, benchmark: Benchmark, generator: torch.Generator, device: torch.device
 ) -> Method:
-    """The hypernetwork learner, or an Avalanche baseline (imported only for those)."""
+    """The hypernetwork learner, or an Avalanche baseline (imported only for those).
+
+    The learners train on ``benchmark`` as it is (on ``device``: :func:`build`); a baseline gets
+    a CPU copy, whose tensors it wraps as Avalanche datasets."""
     if uses_replay(cfg):  # HNET+TIR (CL2/CL3), HNET+R, DGR: docs/replay.md
         if cfg.method.name in REPLAY_METHODS:
             from hypercl.methods.replay_classifier import ReplayClassifierMethod
@@ -440,7 +443,7 @@ def build_method(
         return HNetMethod(cfg, benchmark, generator, device)
     from hypercl.methods.baselines import Baseline
 
-    return Baseline(cfg, benchmark, device)
+    return Baseline(cfg, benchmark.to(torch.device("cpu")), device)
 
 
 def data_path(cfg: Config) -> Path:
