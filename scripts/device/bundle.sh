@@ -5,9 +5,10 @@
 # of which about 43 MB are left for carried files beside this checkout. So: one boot archive
 # (the missing pure-Python packages from this venv, a stand-in for wandb, MNIST and the data
 # restore script) and the packed CIFAR split in parts, one folder per call, each carried alone:
-#   .gpucall/  boot.tgz, part p1, first.sh   -> run: bash .gpucall/first.sh
-#   .gpuc2/ .. .gpucN/  one part each         -> run: cp .gpucK/pK /root/stage/
-#   .gpucf/    the last part, last.sh         -> run: bash .gpucf/last.sh DEADLINE_S PARALLEL ONLY
+#   .gpucall/  boot.tgz, part p1    -> bash scripts/device/first.sh [DEADLINE_S PARALLEL ONLY]
+#   .gpuc2/ .. .gpucN/  a part each -> cp .gpucK/pK /root/stage/
+#   .gpucf/    the last part        -> bash scripts/device/last.sh DEADLINE_S PARALLEL ONLY
+# .gpucall and .gpucf also hold the commit that the runs record (bundle after committing).
 # A machine stays warm 30 s after a call: make the calls back to back (docs/experiments.md).
 #
 #   scripts/device/bundle.sh            # in the repository root, with the venv active
@@ -48,8 +49,7 @@ for part in "${parts[@]}"; do
   k=$((k + 1))
 done
 cat "${in_order[@]}" | cmp - "$STAGE/cifar.tar"  # the parts join to the original
-cp "$STAGE/boot.tgz" scripts/device/first.sh .gpucall/
-cp scripts/device/last.sh .gpucf/
-git rev-parse HEAD > .gpucf/commit  # what the runs record (bundle after committing)
+cp "$STAGE/boot.tgz" .gpucall/
+git rev-parse HEAD | tee .gpucf/commit > .gpucall/commit
 rm -rf "$STAGE"
 du -b --max-depth=0 .gpucall .gpuc[0-9]* .gpucf
