@@ -36,6 +36,16 @@ class BenchmarkName(str, Enum):
     split_cifar100 = "split_cifar100"  # 10 tasks x 10 classes
 
 
+class Normalize(str, Enum):
+    """How CIFAR batches are normalised after scaling to [0, 1]. The official code uses
+    ImageNet's channel statistics when it augments (the ResNet-32 runs) and none otherwise
+    (the ZenkeNet runs: chrhenning/hypercl data/cifar10_data.py)."""
+
+    dataset = "dataset"  # the data set's channel statistics (split_cifar10_100: CIFAR-10's)
+    imagenet = "imagenet"
+    none = "none"
+
+
 class TargetName(str, Enum):
     mlp = "mlp"
     resnet32 = "resnet32"  # CIFAR ResNet-32 with batch norm (needs 3x32x32 images)
@@ -120,6 +130,7 @@ class BenchmarkConfig:
     padding: int = 2  # perm_mnist: zero pixels added on each side (28x28 -> 32x32)
     permute_first_task: bool = False  # perm_mnist: true permutes task 1 too (Avalanche's way)
     augment: bool = False  # CIFAR: random crop (padding 4) + horizontal flip of train batches
+    normalize: Normalize = Normalize.dataset  # CIFAR: channel statistics after scaling to [0, 1]
     train_subset: int | None = None  # CIFAR: random training images kept per task; null = all
     test_subset: int | None = None  # CIFAR: random test images kept per task; null = all
 

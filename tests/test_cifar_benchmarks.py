@@ -4,8 +4,16 @@ import pytest
 import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from hypercl.config import BenchmarkName, ConfigError
-from hypercl.data.cifar import CIFAR10_MEAN, CIFAR10_STD, ImageTaskData, local_labels, split_cifar
+from hypercl.config import BenchmarkName, ConfigError, Normalize
+from hypercl.data.cifar import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageTaskData,
+    local_labels,
+    split_cifar,
+)
 from hypercl.data.tasks import with_validation
 
 
@@ -57,6 +65,20 @@ def test_image_batches_are_scaled_and_normalised_and_augmented_only_in_training(
     x_aug, _ = augmenting.train_batch(torch.arange(64))
     assert x_aug.shape == (64, 3, 32, 32)
     assert not torch.equal(x_aug, task.train_batch(torch.arange(64))[0])
+
+
+@pytest.mark.parametrize("normalize", [Normalize.none, Normalize.imagenet])
+def test_official_input_scalings(normalize, cifar_dir):
+    """The official code's two scalings: [0, 1] only (its ZenkeNet runs, no augmentation) and
+    ImageNet's channel statistics (its ResNet-32 runs, which augment)."""
+    bench = split_cifar(BenchmarkName.split_cifar10_100, cifar_dir, 1, normalize=normalize)
+    task, idx = bench.tasks[0], torch.tensor([0, 49999])
+    x, _ = task.train_batch(idx)
+    expected = task.x_train[idx].float() / 255
+    if normalize == Normalize.imagenet:
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        expected = (expected - mean) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(x, expected, rtol=0, atol=0)
 
 
 def test_validation_split_is_disjoint_and_leaves_the_test_set(cifar10_100):

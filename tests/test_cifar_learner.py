@@ -106,13 +106,13 @@ def test_lr_factor_is_the_last_milestone_reached():
 
 
 @pytest.mark.parametrize(
-    "experiment,n_target,n_hnet,ignores_heads",
+    "experiment,n_target,n_hnet",
     [
-        ("split_cifar10_100_resnet32", 468540, 457336, True),
-        ("split_cifar10_100_zenkenet", 1276508, 1182678, False),
+        ("split_cifar10_100_resnet32", 468540, 457336),
+        ("split_cifar10_100_zenkenet", 1276508, 1182678),
     ],
 )
-def test_full_presets_have_the_paper_parameter_counts(experiment, n_target, n_hnet, ignores_heads):
+def test_full_presets_have_the_paper_parameter_counts(experiment, n_target, n_hnet):
     cfg = compose_config(f"experiment={experiment}")
     assert cfg.benchmark.num_tasks == 6
     learner = build_learner(
@@ -121,9 +121,6 @@ def test_full_presets_have_the_paper_parameter_counts(experiment, n_target, n_hn
     counts = param_counts(learner.hnet, learner.target.num_params)
     assert (counts["num_params_target"], counts["num_params_hnet"]) == (n_target, n_hnet)
     heads = learner.regularizer.head_indices  # the regularizer ignores other tasks' heads
-    if not ignores_heads:
-        assert heads is None
-        return
     assert len(heads) == 6 and heads[0].tolist()[-10:] == list(range(n_target - 60, n_target - 50))
 
 
@@ -134,6 +131,26 @@ def test_zenkenet_preset_uses_adam_beta1_one_half():
     assert (cfg.train.batch_size, cfg.train.epochs_per_task, cfg.benchmark.augment) == (
         256, 80, False,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "preset,normalize,ignore_other_heads",
+    [
+        ("split_cifar10_100_zenkenet", "none", True),
+        ("split_cifar10_100_zenkenet_finetune", "none", True),
+        ("split_cifar10_100_resnet32", "imagenet", True),
+        ("split_cifar10_100_resnet32_from_scratch", "imagenet", True),
+    ],
+)
+def test_cifar_presets_scale_inputs_and_regularize_heads_as_the_official_code(
+    preset, normalize, ignore_other_heads
+):
+    """chrhenning/hypercl: data/cifar10_data.py scales to [0, 1] only when it does not
+    augment, else with ImageNet's statistics; cifar/train.py regularizes, for each previous
+    task, only its own head (regged_outputs) in every CL1 CIFAR run."""
+    cfg = compose_config(f"experiment={preset}")
+    assert cfg.benchmark.normalize == normalize
+    assert cfg.method.ignore_other_heads is ignore_other_heads
 
 
 @pytest.mark.parametrize(

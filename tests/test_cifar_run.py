@@ -60,11 +60,11 @@ def test_zenkenet_smoke_preset_runs(tmp_path, cifar_dir, monkeypatch):
     monkeypatch.setattr(HNetLearner, "train_step", recording)
     results = run(cfg, tmp_path)
     # The preset's lr (1e-4) moves little in 24 steps: test accuracy stays at chance
-    # (measured 10.0, then 9.5 and 13.5), so what is checked is that the training loss falls.
-    # Measured (seed 1, CPU): task 1 from 4.92 at step 1, mean of the first 8 steps 2.64, of
-    # the last 8 2.30 (about ln 10: the initial outputs are far too confident).
-    first, last = (sum(part) / 8 for part in (losses[0][:8], losses[0][-8:]))
-    assert last <= first - 0.2, losses[0]
+    # (measured 7.5, then 6.0 and 9.0), so what is checked is that the training loss falls.
+    # Measured (seed 1, CPU, [0, 1] inputs): task 1 from 3.01 at step 1 to 2.30 as the mean of
+    # the last 8 steps (about ln 10: the initial outputs are too confident).
+    last = sum(losses[0][-8:]) / 8
+    assert last <= losses[0][0] - 0.5, losses[0]
     assert results["task_iters"] == [3 * (512 // 64)] * 2
     assert results["num_params_target"] == 1276508 - 4 * 5130
     assert "val_acc_matrix" not in results

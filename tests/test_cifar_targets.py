@@ -61,6 +61,20 @@ def test_functional_zenkenet_equals_plain_module_dropout_included(mode):
     assert not target.has_buffers
 
 
+def test_zenkenet_drops_whole_feature_maps_after_its_conv_blocks():
+    """As the official ZenkeNet (Dropout2d after each conv block, Dropout after FC 512)."""
+    module = zenkenet_template(out_features=10).train()
+    drops = [m for m in module if isinstance(m, nn.Dropout | nn.Dropout2d)]
+    assert [(type(m), m.p) for m in drops] == [
+        (nn.Dropout2d, 0.25), (nn.Dropout2d, 0.25), (nn.Dropout, 0.5),
+    ]  # fmt: skip
+    torch.manual_seed(0)
+    maps = drops[0](torch.ones(8, 32, 15, 15)).flatten(2)  # [B, C, H*W]
+    kept = maps[:, :, 0] > 0
+    assert 0 < (~kept).float().mean() < 0.5  # about a quarter of the maps dropped ...
+    assert torch.equal(maps, kept[..., None].float().expand_as(maps) / 0.75)  # ... whole
+
+
 def test_resnet_without_buffers_uses_batch_statistics_in_eval():
     module = _randomized(ResNet(out_features=3, n=1))
     target = FunctionalTarget(ResNet(out_features=3, n=1)).eval()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hypercl import fingerprint
-from hypercl.config import MethodName
+from hypercl.config import BenchmarkName, MethodName
 from hypercl.fingerprint import (
     EQUIVALENT,
     REPORTING_CONF,
@@ -172,15 +172,25 @@ def test_an_equivalence_that_excludes_methods_holds_for_the_others_only():
     assert equivalent_fingerprints(cur, declared) == {cur}  # no method: unscoped links only
 
 
+def test_an_equivalence_that_excludes_a_benchmark_holds_for_the_others_only():
+    """A change that alters the CIFAR presets only: MNIST results of the old code stay
+    current, CIFAR ones go stale whatever their method."""
+    cur = "c0ffee000000"
+    declared = (("bbbbbb000000", cur, "MNIST unchanged", frozenset({"split_cifar10_100"})),)
+    assert is_current("bbbbbb000000", cur, declared, "hnet", "perm_mnist")
+    assert not is_current("bbbbbb000000", cur, declared, "hnet", "split_cifar10_100")
+    assert not is_current("bbbbbb000000", cur, declared, "from_scratch", "split_cifar10_100")
+
+
 def test_default_declarations_are_the_module_list(monkeypatch):
     monkeypatch.setattr(fingerprint, "EQUIVALENT", (("aaaaaa000000", "c0ffee000000", "x"),))
     assert is_current("aaaaaa000000", "c0ffee000000")
 
 
 def test_declared_equivalences_are_well_formed():
-    methods = {m.value for m in MethodName}
+    names = {m.value for m in MethodName} | {b.value for b in BenchmarkName}
     for entry in EQUIVALENT:
         old, new, proof, *altered = entry
         assert re.fullmatch("[0-9a-f]{12}", old) and re.fullmatch("[0-9a-f]{12}", new), entry
         assert old != new and proof.strip(), entry
-        assert not altered or (altered[0] and altered[0] <= methods), entry
+        assert not altered or (altered[0] and altered[0] <= names), entry

@@ -27,7 +27,10 @@ from hypercl.experiment import run
 HERE = Path(__file__).parent
 # Bit-identity holds on one kind of CPU: float kernels round differently on others (an Intel
 # Xeon with AVX-512 gives other matrices than the AMD EPYC that recorded the first file).
-# Each file names the CPU it was recorded on; a CPU with no file of its own skips the test.
+# Each file names the CPU it was recorded on; a CPU with no file of its own skips the test,
+# and so does a configuration that its file lacks (cifar_smoke is recorded on the Intel Xeon
+# only since the ZenkeNet presets changed at fingerprint 86aa3a4a2610: re-record it on an AMD
+# EPYC when one is at hand).
 REFERENCES = [json.loads(p.read_text()) for p in sorted(HERE.glob("reference_matrices*.json"))]
 
 
@@ -42,10 +45,10 @@ def recorded_for_this_cpu() -> dict | None:
     return next((r for r in REFERENCES if r["recorded_on"] in cpu_model()), None)
 
 
-RECORDED = REFERENCES[0]
+NAMES = sorted({name for r in REFERENCES for name in r["runs"]})
 
 
-@pytest.mark.parametrize("name", sorted(RECORDED["runs"]))
+@pytest.mark.parametrize("name", NAMES)
 def test_accuracy_matrix_is_bit_identical_to_the_recorded_one(
     name, tmp_path, mnist_dir, monkeypatch
 ):
@@ -53,6 +56,8 @@ def test_accuracy_matrix_is_bit_identical_to_the_recorded_one(
     if reference is None:
         on = ", ".join(r["recorded_on"] for r in REFERENCES)
         pytest.skip(f"matrices recorded on {on} only; this CPU is {cpu_model()!r}")
+    if name not in reference["runs"]:
+        pytest.skip(f"{name} is not recorded for {reference['recorded_on']}")
     monkeypatch.setattr(benchmarks, "split_mnist", avalanche_split_mnist)
     monkeypatch.setattr(benchmarks, "perm_mnist", avalanche_perm_mnist)
     recorded = reference["runs"][name]

@@ -87,6 +87,7 @@ def _load_benchmark(cfg: BenchmarkConfig, data_dir: Path) -> Benchmark:
             data_dir,
             cfg.num_tasks,
             cfg.augment,
+            cfg.normalize,
             cfg.train_subset,
             cfg.test_subset,
             cfg.data_seed,

@@ -11,12 +11,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from hypercl.config import BenchmarkName, ConfigError
+from hypercl.config import BenchmarkName, ConfigError, Normalize
 from hypercl.data.augment import random_crop_flip
 from hypercl.data.tasks import Benchmark, TaskData
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -25,7 +26,8 @@ class ImageTaskData(TaskData):
 
     Storing uint8 costs a quarter of float32 (CIFAR-10: 150 MB instead of 600 MB). Each
     batch is scaled to [0, 1], augmented if ``augment`` (training batches only, on their
-    device, see :func:`hypercl.data.augment.random_crop_flip`) and normalised per channel.
+    device, see :func:`hypercl.data.augment.random_crop_flip`) and normalised per channel
+    with ``mean`` and ``std`` (none if they are empty).
     """
 
     mean: tuple[float, ...] = ()
@@ -37,6 +39,8 @@ class ImageTaskData(TaskData):
         x = x.float().div_(255)
         if train and self.augment:
             x = random_crop_flip(x, padding=4)
+        if not self.mean:
+            return x
         mean, std = _channel_stats(self.mean, self.std, x.device)
         return (x - mean) / std
 
@@ -137,16 +141,18 @@ def split_cifar(
     data_dir: Path,
     num_tasks: int,
     augment: bool = False,
+    normalize: Normalize = Normalize.dataset,
     train_subset: int | None = None,
     test_subset: int | None = None,
     data_seed: int = 42,
 ) -> Benchmark:
     """A CIFAR benchmark: the first ``num_tasks`` experiences of its stream, labels local.
 
-    Images are held as uint8 and normalised per batch (CIFAR-10's channel statistics for
-    ``split_cifar10`` and ``split_cifar10_100``, whose first and largest task is CIFAR-10;
-    CIFAR-100's for ``split_cifar100``). ``train_subset`` / ``test_subset`` keep that many
-    random images per task (drawn from ``data_seed``), for quick runs.
+    Images are held as uint8 and normalised per batch as ``normalize`` says (``dataset``:
+    CIFAR-10's channel statistics for ``split_cifar10`` and ``split_cifar10_100``, whose first
+    and largest task is CIFAR-10, CIFAR-100's for ``split_cifar100``; ``imagenet``; ``none``:
+    [0, 1] only). ``train_subset`` / ``test_subset`` keep that many random images per task
+    (drawn from ``data_seed``), for quick runs.
     """
     n_exp, head_size = CIFAR_STREAMS[name]
     if not 1 <= num_tasks <= n_exp:
@@ -154,11 +160,13 @@ def split_cifar(
             f"benchmark.num_tasks={num_tasks} is invalid: {name.value} has 1 to {n_exp} tasks."
         )
     stream = cifar_stream(name, data_dir)
-    mean, std = (
-        (CIFAR100_MEAN, CIFAR100_STD)
+    mean, std = {
+        Normalize.dataset: (CIFAR100_MEAN, CIFAR100_STD)
         if name == BenchmarkName.split_cifar100
-        else (CIFAR10_MEAN, CIFAR10_STD)
-    )
+        else (CIFAR10_MEAN, CIFAR10_STD),
+        Normalize.imagenet: (IMAGENET_MEAN, IMAGENET_STD),
+        Normalize.none: ((), ()),
+    }[normalize]
     gen = torch.Generator().manual_seed(data_seed)
     tasks: list[TaskData] = []
     for t in range(num_tasks):

@@ -203,9 +203,10 @@ class ResNet(nn.Module):
 def zenkenet_template(out_features: int, in_channels: int = 3, side: int = 32) -> nn.Sequential:
     """ZenkeNet (Zenke et al. 2017): [B, 3, 32, 32] -> [B, out_features].
 
-    conv32 (same) -> conv32 (valid) -> maxpool -> dropout 0.25 -> conv64 (same) ->
-    conv64 (valid) -> maxpool -> dropout 0.25 -> FC 512 -> dropout 0.5 -> FC out; ReLU
-    after every conv and the hidden FC layer.
+    conv32 (same) -> conv32 (valid) -> maxpool -> channel dropout 0.25 -> conv64 (same) ->
+    conv64 (valid) -> maxpool -> channel dropout 0.25 -> FC 512 -> dropout 0.5 -> FC out;
+    ReLU after every conv and the hidden FC layer. Channel dropout (``Dropout2d``) zeroes
+    whole feature maps, as the official code's ZenkeNet does (mnets/zenkenet.py).
     """
     flat = ((side - 2) // 2 - 2) // 2  # spatial size after the two valid convs and pools
     return nn.Sequential(
@@ -214,13 +215,13 @@ def zenkenet_template(out_features: int, in_channels: int = 3, side: int = 32) -
         nn.Conv2d(32, 32, 3),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Dropout(0.25),
+        nn.Dropout2d(0.25),
         nn.Conv2d(32, 64, 3, padding=1),
         nn.ReLU(),
         nn.Conv2d(64, 64, 3),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Dropout(0.25),
+        nn.Dropout2d(0.25),
         nn.Flatten(),
         nn.Linear(64 * flat * flat, 512),
         nn.ReLU(),

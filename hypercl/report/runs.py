@@ -38,7 +38,9 @@ def load_runs(runs_dir: Path, current: str | None = None) -> list[dict]:
     for path in sorted(runs_dir.rglob("results.json")):
         data = json.loads(path.read_text())
         data["_path"] = path.relative_to(runs_dir).as_posix()
-        data["_stale"] = not is_current(data.get("code_fingerprint"), current, None, data["method"])
+        data["_stale"] = not is_current(
+            data.get("code_fingerprint"), current, None, data["method"], data["benchmark"]
+        )
         if "params_stored_total" not in data:
             data.update(stored_params_fallback(data, path.parent / "config.yaml"))
         runs.append(data)
