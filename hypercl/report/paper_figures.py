@@ -323,7 +323,11 @@ def compression(
         rows.update({"online EWC (reference)": reference} if reference else {})
         lines += ["", *_provenance(rows, runs_dir)]
         lines += _other_beta(
-            runs, at_budget, iters, dict(zip(ratios, final, strict=True)), runs_dir
+            runs,
+            {_beta(r) for r in at_budget},
+            iters,
+            dict(zip(ratios, final, strict=True)),
+            runs_dir,
         )
     if missing:
         lines += ["Missing runs:", "", *[f"- {m}" for m in missing], ""]
@@ -339,14 +343,13 @@ def _beta(run: dict) -> float | None:
 
 
 def _other_beta(
-    runs: list[dict], study: list[dict], iters: int, study_final: dict, runs_dir: Path
+    runs: list[dict], study_betas: set, iters: int, study_final: dict, runs_dir: Path
 ) -> list[str]:
     """Diagnostic runs beside the study: Permuted-MNIST-10 CL1 hypernetworks at the same
-    budget with another β than the study's (an ablation, e.g. ``results/runs/diag``), a
+    budget with a β not in ``study_betas`` (an ablation, e.g. ``results/runs/diag``), a
     table per β: final accuracy against the ratio, minus the same β's at the study's ratio
     nearest 1 where that ratio ran, minus the study's there, and minus the study's at the
     same ratio."""
-    study_betas = {_beta(r) for r in study}
     others = [
         r
         for r in runs
