@@ -134,23 +134,21 @@ def test_zenkenet_preset_uses_adam_beta1_one_half():
 
 
 @pytest.mark.parametrize(
-    "preset,normalize,ignore_other_heads",
+    "preset,normalize",
     [
-        ("split_cifar10_100_zenkenet", "none", True),
-        ("split_cifar10_100_zenkenet_finetune", "none", True),
-        ("split_cifar10_100_resnet32", "imagenet", True),
-        ("split_cifar10_100_resnet32_from_scratch", "imagenet", True),
+        ("split_cifar10_100_zenkenet", "none"),
+        ("split_cifar10_100_zenkenet_finetune", "none"),
+        ("split_cifar10_100_resnet32", "imagenet"),
+        ("split_cifar10_100_resnet32_from_scratch", "imagenet"),
     ],
 )
-def test_cifar_presets_scale_inputs_and_regularize_heads_as_the_official_code(
-    preset, normalize, ignore_other_heads
-):
+def test_cifar_presets_scale_inputs_and_regularize_heads_as_the_official_code(preset, normalize):
     """chrhenning/hypercl: data/cifar10_data.py scales to [0, 1] only when it does not
     augment, else with ImageNet's statistics; cifar/train.py regularizes, for each previous
     task, only its own head (regged_outputs) in every CL1 CIFAR run."""
     cfg = compose_config(f"experiment={preset}")
     assert cfg.benchmark.normalize == normalize
-    assert cfg.method.ignore_other_heads is ignore_other_heads
+    assert cfg.method.ignore_other_heads is True
 
 
 @pytest.mark.parametrize(
