@@ -22,6 +22,7 @@ from hypercl.bench.long_sequence import bench_long_sequence
 from hypercl.bench.matmul import bench_head_layout, square_matmul_peak, target_matmul_peak
 from hypercl.bench.memory import bench_memory, memory_probe
 from hypercl.bench.presets import CIFAR_SETTINGS, ROOT, SETTINGS
+from hypercl.bench.replay import bench_replay
 from hypercl.bench.report import host_name, write_report
 from hypercl.bench.startup import bench_startup
 from hypercl.bench.step_parts import bench_step_parts
@@ -33,6 +34,7 @@ STARTUP_OUT = ROOT / "results" / "bench_startup.md"
 THROUGHPUT_OUT = ROOT / "results" / "bench_throughput.md"
 FISHER_OUT = ROOT / "results" / "bench_fisher.md"
 LONG_OUT = ROOT / "results" / "bench_long_sequence.md"
+REPLAY_OUT = ROOT / "results" / "bench_replay.md"
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -80,6 +82,11 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--long-sequence", action="store_true",
         help="only Permuted-MNIST-100's step by previous tasks and reg_subset "
         "(results/bench_long_sequence.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--replay", action="store_true",
+        help="only the replay methods' training phases on Permuted-MNIST-10 "
+        "(results/bench_replay.md)",
     )  # fmt: skip
     parser.add_argument(
         "--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
@@ -184,6 +191,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     if args.long_sequence:
         extra = {"cpu": host_name(), "cores": os.cpu_count(), "load": load}
         per_thread_count(args, LONG_OUT, extra, partial(bench_long_sequence, args.repeats))
+        return
+    if args.replay:
+        extra = {"cpu": host_name(), "cores": os.cpu_count(), "load": load}
+        per_thread_count(args, REPLAY_OUT, extra, partial(bench_replay, args.repeats))
         return
     if args.startup:
         rows: list[dict] = []

@@ -81,6 +81,12 @@ TABLES = [
      "task 2's step, the same regularizer)", "long_sequence",
      ["setting", "threads", "variant", "previous_tasks", "task", "seconds", "ratio_to_task2"],
      {"seconds": _MS, "ratio_to_task2": _S}),
+    ("Replay phases, Permuted-MNIST-10 (seconds per step; a phase timed whole, set-up "
+     "included)", "replay_phase",
+     ["setting", "threads", "variant", "previous_tasks", "seconds"], {"seconds": _MS}),
+    ("Replay phases: speed-up (replay weights made every step / once; on CUDA eager / "
+     "graph)", "replay_ratio",
+     ["setting", "threads", "variant", "previous_tasks", "ratio"], {"ratio": _S}),
     ("Full-budget runs (real MNIST)", "full_run",
      ["setting", "variant", "seed", "threads", "seconds", "train_seconds", "final_acc_mean"],
      {"seconds": "{:.0f}", "train_seconds": "{:.0f}", "final_acc_mean": _S}),

@@ -24,11 +24,12 @@ from hypercl.config import Config
 from hypercl.data.batches import BatchSampler
 from hypercl.data.tasks import Benchmark, TaskData
 from hypercl.methods.base import OnStep
+from hypercl.methods.cuda_graph import graphed_if
 from hypercl.methods.hnet import HNetMethod
 from hypercl.methods.inference import head_logits
 from hypercl.metrics import count_params
 from hypercl.replay.training import VAETrainer, adam, phase_logger
-from hypercl.replay.vae import ReplayVAE, plain_mlp
+from hypercl.replay.vae import ReplayVAE, plain_mlp, replay_size
 
 
 class HNetTIRMethod:
@@ -49,8 +50,9 @@ class HNetTIRMethod:
         self.infer_net = plain_mlp(d, cfg.target.hidden, self.num_tasks).to(device)
         self.vae = ReplayVAE(d, self.num_tasks, cfg.replay.dec_hidden_tir, cfg.replay).to(device)
         self.vae_trainer = VAETrainer(
-            self.vae, cfg.replay, cfg.train.batch_size, cfg.method.lookahead, generator
-        )
+            self.vae, cfg.replay, cfg.train.batch_size, cfg.method.lookahead, generator,
+            cfg.train.cuda_graphs,
+        )  # fmt: skip
 
     def describe(self) -> str:
         c = self.vae.param_counts()
@@ -97,28 +99,34 @@ class HNetTIRMethod:
         """The task-inference net on task ``task_id`` plus replay of the earlier tasks."""
         if task_id == 0:
             return
-        cfg, net = self.cfg, self.infer_net
+        cfg, net, vae = self.cfg, self.infer_net, self.vae
         device = next(net.parameters()).device
         optimizer = adam(list(net.parameters()), cfg.train.lr)
         sampler = BatchSampler(len(data.y_train), cfg.train.batch_size, self.generator, device)
-        w_rep = cfg.replay.replay_weight
-        net.train()
-        for step in range(1, self.infer_iters(task_id) + 1):
+        w_rep, n_rep = cfg.replay.replay_weight, replay_size(task_id, cfg.train.batch_size)
+        prev_ids = torch.arange(task_id, device=device)
+        real = torch.full((sampler.batch_size,), task_id, device=device)
+        labels = prev_ids.repeat_interleave(n_rep)  # the task that generated each sample
+        with torch.no_grad():  # the decoder does not train here: its weights, made once
+            replay_weights = vae.decoder_weights(prev_ids)
+
+        def step(x: torch.Tensor, z: torch.Tensor) -> dict:
+            """x [B, ...], the replay's z [t, n, latent] -> detached losses (no host sync)."""
             optimizer.zero_grad(set_to_none=True)
-            x, _ = data.train_batch(sampler.next())
-            real = torch.full((len(x),), task_id, device=device)
             loss_real = F.cross_entropy(net(x)[:, : task_id + 1], real)
-            x_rep = self.vae.replay(task_id, cfg.train.batch_size, self.generator)  # [t, n, D]
-            labels = torch.arange(task_id, device=device).repeat_interleave(x_rep.shape[1])
+            x_rep = vae.pixels(z, prev_ids, replay_weights)  # [t, n, D]
             loss_rep = F.cross_entropy(net(x_rep.flatten(0, 1))[:, : task_id + 1], labels)
             loss = (1 - w_rep) * loss_real + w_rep * loss_rep
             loss.backward()
             optimizer.step()
-            on_step(
-                step,
-                {"loss": loss.detach(), "loss_real": loss_real.detach(),
-                 "loss_replay": loss_rep.detach()},
-            )  # fmt: skip
+            return {"loss": loss.detach(), "loss_real": loss_real.detach(),
+                    "loss_replay": loss_rep.detach()}  # fmt: skip
+
+        run = graphed_if(cfg.train.cuda_graphs, step, device)
+        net.train()
+        for i in range(1, self.infer_iters(task_id) + 1):
+            x, _ = data.train_batch(sampler.next())
+            on_step(i, run(x, vae.latents(task_id, n_rep, self.generator)))
         net.eval()
 
     @torch.no_grad()

@@ -32,10 +32,11 @@ from hypercl.config import Config, MethodName, Scenario
 from hypercl.data.batches import BatchSampler
 from hypercl.data.tasks import Benchmark, TaskData
 from hypercl.methods.base import OnStep
+from hypercl.methods.cuda_graph import graphed_if
 from hypercl.metrics import count_params
 from hypercl.nets.heads import Heads
 from hypercl.replay.training import VAETrainer, adam, phase_logger
-from hypercl.replay.vae import ReplayVAE, plain_mlp
+from hypercl.replay.vae import ReplayVAE, plain_mlp, replay_size
 
 
 def distillation_loss(
@@ -67,8 +68,9 @@ class ReplayClassifierMethod:
             d, self.num_tasks, cfg.replay.dec_hidden_r, cfg.replay, hnet_decoder
         ).to(device)
         self.vae_trainer = VAETrainer(
-            self.vae, cfg.replay, cfg.train.batch_size, cfg.method.lookahead, generator
-        )
+            self.vae, cfg.replay, cfg.train.batch_size, cfg.method.lookahead, generator,
+            cfg.train.cuda_graphs,
+        )  # fmt: skip
 
     def describe(self) -> str:
         c = self.vae.param_counts()
@@ -112,7 +114,7 @@ class ReplayClassifierMethod:
         )
 
     def train_classifier(self, task_id: int, data: TaskData, on_step: OnStep) -> None:
-        cfg, device = self.cfg, next(self.net.parameters()).device
+        cfg, device, vae = self.cfg, next(self.net.parameters()).device, self.vae
         snapshot = copy.deepcopy(self.net).eval() if task_id > 0 else None
         for p in snapshot.parameters() if snapshot is not None else []:
             p.requires_grad_(False)
@@ -121,21 +123,34 @@ class ReplayClassifierMethod:
         out, hs = self.out_slice(task_id), self.heads.head_size
         shift = task_id * hs if self.scenario == Scenario.cl3 else 0  # CL3: zero-padded target
         w_rep, temp = cfg.replay.replay_weight, cfg.replay.kd_temperature
-        self.net.train()
-        for step in range(1, self.classifier_iters(task_id) + 1):
+        prev_ids = torch.arange(task_id, device=device)
+        if snapshot is not None:
+            n_rep = replay_size(task_id, cfg.train.batch_size)
+            with torch.no_grad():  # the decoder does not train here: its weights, made once
+                replay_weights = vae.decoder_weights(prev_ids)
+
+        def step(x: torch.Tensor, y: torch.Tensor, *z: torch.Tensor) -> dict:
+            """x [B, ...], y [B]; from task 2 on the replay's z [t, n, latent]. Returns the
+            detached losses (no host sync)."""
             optimizer.zero_grad(set_to_none=True)
-            x, y = data.train_batch(sampler.next())
             loss_real = F.cross_entropy(self.net(x)[:, out], y + shift)
             losses = {"loss_real": loss_real.detach()}
             loss = loss_real
             if snapshot is not None:
-                x_rep = self.vae.replay(task_id, cfg.train.batch_size, self.generator)
+                x_rep = vae.pixels(z[0], prev_ids, replay_weights)  # [t, n, D]
                 loss_rep = distillation_loss(*self.replay_logits(task_id, x_rep, snapshot), temp)
                 loss = (1 - w_rep) * loss_real + w_rep * loss_rep
                 losses["loss_replay"] = loss_rep.detach()
             loss.backward()
             optimizer.step()
-            on_step(step, {"loss": loss.detach(), **losses})
+            return {"loss": loss.detach(), **losses}
+
+        run = graphed_if(cfg.train.cuda_graphs, step, device)
+        self.net.train()
+        for i in range(1, self.classifier_iters(task_id) + 1):
+            x, y = data.train_batch(sampler.next())
+            z = [vae.latents(task_id, n_rep, self.generator)] if snapshot is not None else []
+            on_step(i, run(x, y, *z))
         self.net.eval()
 
     def replay_logits(
@@ -160,7 +175,7 @@ class ReplayClassifierMethod:
         cols = torch.arange(t, device=flat.device)[:, None] * hs + torch.arange(
             hs, device=flat.device
         )
-        cols = cols.repeat_interleave(n, dim=0)  # [t * n, hs]
+        cols = cols[:, None].expand(t, n, hs).reshape(t * n, hs)  # row j repeated n times
         return student.gather(1, cols), target.gather(1, cols)
 
     @torch.no_grad()

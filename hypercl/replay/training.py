@@ -30,9 +30,10 @@ from hypercl.config import RegImpl, RegTargets, ReplayConfig
 from hypercl.data.batches import BatchSampler
 from hypercl.data.tasks import TaskData
 from hypercl.errors import NonFiniteLossError
+from hypercl.methods.cuda_graph import graphed_if
 from hypercl.methods.lookahead import lookahead_params
 from hypercl.methods.regularizer import OutputRegularizer
-from hypercl.replay.vae import ReplayVAE
+from hypercl.replay.vae import ReplayVAE, replay_size
 
 StepCallback = Callable[[int, dict[str, torch.Tensor]], None]
 
@@ -68,8 +69,10 @@ def phase_logger(
 
 
 def adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
-    """Adam(0.9, 0.999) as the official code; fused (one pass; the lookahead reuses it)."""
-    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True)
+    """Adam(0.9, 0.999) as the official code; fused (one pass; the lookahead reuses it),
+    and on CUDA ``capturable`` (its state on the device), so a step can be a CUDA graph."""
+    capturable = params[0].device.type == "cuda"
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True, capturable=capturable)
 
 
 class VAETrainer:
@@ -81,6 +84,7 @@ class VAETrainer:
         batch_size: real samples per step (``train.batch_size``).
         lookahead: evaluate the regularizer at theta + Adam's next step (``method.lookahead``).
         generator: the run's generator (batches, noise, replay samples).
+        cuda_graphs: on CUDA, replay each step as a CUDA graph (``train.cuda_graphs``).
     """
 
     def __init__(
@@ -90,9 +94,10 @@ class VAETrainer:
         batch_size: int,
         lookahead: bool,
         generator: torch.Generator,
+        cuda_graphs: bool = False,
     ) -> None:
         self.vae, self.cfg, self.batch_size = vae, cfg, batch_size
-        self.lookahead, self.generator = lookahead, generator
+        self.lookahead, self.generator, self.cuda_graphs = lookahead, generator, cuda_graphs
         self.regularizer = OutputRegularizer(RegTargets.stored, RegImpl.fast, None, generator)
 
     def keys_to_lower(self) -> dict[str, object]:
@@ -110,12 +115,14 @@ class VAETrainer:
         ``on_step(step, losses)`` after each (``loss`` is the loss minimised)."""
         if num_iters == 0:
             return
-        vae, cfg, device = self.vae, self.cfg, self.vae.device
+        vae, cfg, device, generator = self.vae, self.cfg, self.vae.device, self.generator
         vae.train()
-        sampler = BatchSampler(len(data.y_train), self.batch_size, self.generator, device)
+        sampler = BatchSampler(len(data.y_train), self.batch_size, generator, device)
         ids = torch.tensor([task_id], device=device)
         hnet = vae.dec_hnet
         opt_enc = adam(list(vae.encoder.parameters()), cfg.enc_lr)
+        replays = hnet is None and task_id > 0  # DGR: replay its copy from before the task
+        old = vae.dec_plain.flat.detach().clone().expand(task_id, -1) if replays else None
         if hnet is not None:
             use_reg = cfg.beta > 0 and task_id > 0
             self.regularizer.snapshot(hnet, task_id if use_reg else 0)
@@ -125,20 +132,21 @@ class VAETrainer:
         else:
             opt_dec = adam([vae.dec_plain.flat], cfg.dec_lr)
             optimizers = [opt_enc, opt_dec]
-            previous = vae.dec_plain.flat.detach().clone()  # DGR: the copy that replays
-        for step in range(1, num_iters + 1):
+        prev_ids = torch.arange(task_id, device=device)
+        w_cur = 1.0 / (task_id + 1)
+
+        def step(x: torch.Tensor, eps: torch.Tensor, *replay_noise: torch.Tensor) -> dict:
+            """x [1, B, D], eps [B, latent]; DGR from task 2 on: the replay's z [t, n, latent]
+            and eps [t * n, latent]. Returns the detached losses (no host sync)."""
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
-            x = data.train_batch(sampler.next())[0].flatten(1)[None]  # [1, B, D]
-            rec, kl = vae.loss(x, ids, self.generator)
+            rec, kl = vae.loss(x, ids, eps)
             losses = {"loss_rec": rec.detach(), "loss_kl": kl.detach()}
             loss = rec + kl
-            if hnet is None and task_id > 0:  # DGR: replay the previous copy's samples
-                old = previous.expand(task_id, -1)
-                x_rep = vae.replay(task_id, self.batch_size, self.generator, old)
-                prev_ids = torch.arange(task_id, device=device)
-                rec_rep, kl_rep = vae.loss(x_rep, prev_ids, self.generator)
-                w_cur = 1.0 / (task_id + 1)
+            if replay_noise:
+                z_rep, eps_rep = replay_noise
+                x_rep = vae.pixels(z_rep, prev_ids, old)
+                rec_rep, kl_rep = vae.loss(x_rep, prev_ids, eps_rep)
                 loss = w_cur * loss + (1 - w_cur) * (rec_rep + kl_rep)
                 losses["loss_replay"] = (rec_rep + kl_rep).detach()
             loss.backward()
@@ -150,6 +158,19 @@ class VAETrainer:
                 loss = loss + cfg.beta * reg
             for opt in optimizers:
                 opt.step()
+            return {"loss": loss.detach(), **losses}
+
+        run = graphed_if(self.cuda_graphs, step, device)
+        n_rep = replay_size(task_id, self.batch_size) if replays else 0
+        for i in range(1, num_iters + 1):
+            x = data.train_batch(sampler.next())[0].flatten(1)[None]  # [1, B, D]
+            noise = [vae.noise(x.shape[1], generator)]  # in the order the step uses them
+            if replays:
+                noise += [
+                    vae.latents(task_id, n_rep, generator),
+                    vae.noise(task_id * n_rep, generator),
+                ]
+            losses = run(x, *noise)
             if on_step is not None:
-                on_step(step, {"loss": loss.detach(), **losses})
+                on_step(i, losses)
         vae.eval()

@@ -13,7 +13,9 @@ cap and leaves C = 100 (the official network) up to 100 tasks. The hypernetwork 
 ``num_tasks - 1`` task embeddings: nothing is replayed from the last task.
 
 Every random draw (z, the reparameterization noise) comes from the ``torch.Generator``
-passed in (the run's CPU generator), so runs and resumes are reproducible.
+passed in (the run's CPU generator), so runs and resumes are reproducible. The training
+loops draw them before a step and pass them in, so a step draws nothing and can be
+replayed as a CUDA graph (:mod:`hypercl.methods.cuda_graph`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ from hypercl.config import Activation, ReplayConfig
 from hypercl.metrics import count_params
 from hypercl.nets.hnets import HyperNetwork, build_hnet
 from hypercl.nets.targets import FunctionalTarget, mlp_template
+
+
+def replay_size(num_prev: int, batch_size: int) -> int:
+    """Samples of each earlier task in the replay batch while task ``num_prev`` trains:
+    ``ceil(batch_size / num_prev)`` (official ``fake_data_full_range``)."""
+    return math.ceil(batch_size / num_prev)
 
 
 def init_mlp(module: nn.Module) -> nn.Module:
@@ -123,7 +131,22 @@ class ReplayVAE(nn.Module):
         inputs = torch.cat([z, cond[:, None].expand(*z.shape[:2], self.cond_dim)], dim=2)
         return torch.vmap(self.decoder)(inputs, weights)
 
+    def latents(self, num_tasks: int, n: int, generator: torch.Generator) -> torch.Tensor:
+        """z ~ N(0, I) [num_tasks, n, latent], drawn from ``generator``, on the VAE's device."""
+        return torch.randn(num_tasks, n, self.latent_dim, generator=generator).to(self.device)
+
+    def noise(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        """The reparameterization noise of :meth:`loss`: [num_samples, latent]."""
+        return torch.randn((num_samples, self.latent_dim), generator=generator).to(self.device)
+
     @torch.no_grad()
+    def pixels(
+        self, z: torch.Tensor, task_ids: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Samples decoded from z [K, n, latent] (group k as task ``task_ids[k]``):
+        pixels [K, n, D] in [0, 1]."""
+        return torch.sigmoid(self.decode(z, task_ids, weights))
+
     def sample(
         self,
         task_ids: torch.Tensor,
@@ -132,38 +155,28 @@ class ReplayVAE(nn.Module):
         weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """n samples of each task in task_ids [K]: z ~ N(0, I) -> pixels [K, n, D] in [0, 1]."""
-        z = torch.randn(len(task_ids), n, self.latent_dim, generator=generator)
-        return torch.sigmoid(self.decode(z.to(self.device), task_ids.to(self.device), weights))
-
-    def replay(
-        self,
-        num_prev: int,
-        batch_size: int,
-        generator: torch.Generator,
-        weights: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The replay batch while task ``num_prev`` trains: ``ceil(batch_size / num_prev)``
-        samples of each earlier task (official ``fake_data_full_range``): [num_prev, n, D]."""
-        ids = torch.arange(num_prev, device=self.device)
-        return self.sample(ids, math.ceil(batch_size / num_prev), generator, weights)
+        z = self.latents(len(task_ids), n, generator)
+        return self.pixels(z, task_ids.to(self.device), weights)
 
     def loss(
         self,
         x: torch.Tensor,
         task_ids: torch.Tensor,
-        generator: torch.Generator,
+        eps: torch.Tensor,
         weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The VAE's loss terms on x [K, n, D] (group k of task ``task_ids[k]``), as the
         official code: BCE averaged over pixels and samples, and the KL divergence to
         N(0, I) summed over the latent units, averaged over samples, divided by D.
 
+        Args:
+            eps: the reparameterization noise [K * n, latent] (:meth:`noise`).
+
         Returns:
             (reconstruction, kl): scalars.
         """
         k, n, d = x.shape
         mu, logvar = self.encoder(x.reshape(k * n, d)).chunk(2, dim=1)
-        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
         z = mu + eps * torch.exp(0.5 * logvar)
         logits = self.decode(z.view(k, n, -1), task_ids, weights)
         rec = F.binary_cross_entropy_with_logits(logits, x)
