@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Packs what full-budget runs on a lent device machine (scripts/gpu_session.sh) need and that
 # machine cannot fetch. It has python3 with torch, numpy, pandas and matplotlib, but no
-# hydra-core or avalanche-lib and no internet; the device tool sends at most 64 MiB per call,
-# of which about 43 MB are left for carried files beside this checkout. So: one boot archive
-# (the missing pure-Python packages from this venv, a stand-in for wandb, MNIST and the data
-# restore script) and the packed CIFAR split in parts, one folder per call, each carried alone:
+# hydra-core, avalanche-lib or pytest and no internet; the device tool sends at most 64 MiB
+# per call, of which about 43 MB are left for carried files beside this checkout. So: one boot
+# archive (the missing pure-Python packages from this venv, a stand-in for wandb, MNIST and the
+# data restore script) and the packed CIFAR split in parts, one folder per call, each carried alone:
 #   .gpucall/  boot.tgz, part p1    -> bash scripts/device/first.sh [DEADLINE_S PARALLEL ONLY]
 #   .gpuc2/ .. .gpucN/  a part each -> cp .gpucK/pK /root/stage/
 #   .gpucf/    the last part        -> bash scripts/device/last.sh DEADLINE_S PARALLEL ONLY
@@ -18,11 +18,13 @@ CARRY_MAX=${CARRY_MAX:-43200000}  # bytes per call: 43.26 MB was accepted, 46.8 
 STAGE=${STAGE:-/tmp/hypercl_device_stage}
 SITE=$(python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 rm -rf "$STAGE" .gpucall .gpuc[0-9]* .gpucf && mkdir -p "$STAGE/site" "$STAGE/sd"
-for pkg in hydra omegaconf antlr4 avalanche dill gdown bs4 pytorchcv GPUtil qpsolvers; do
+# pytest and its dependencies: first.sh runs tests/test_cuda_graph.py there.
+for pkg in hydra omegaconf antlr4 avalanche dill gdown bs4 pytorchcv GPUtil qpsolvers \
+  pytest _pytest pluggy iniconfig packaging pygments; do
   cp -r "$SITE/$pkg" "$STAGE/site/"
 done
 for dist in hydra_core omegaconf antlr4_python3_runtime avalanche_lib dill gdown beautifulsoup4 \
-  pytorchcv qpsolvers; do
+  pytorchcv qpsolvers pytest pluggy iniconfig packaging pygments; do
   cp -r "$SITE/$dist"-*.dist-info "$STAGE/site/"
 done
 mkdir -p "$STAGE/site/wandb"
