@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -45,15 +44,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from replay_sample_quality import load_config, mean_sem  # noqa: E402
 
 
-def pooled_replay(pool: torch.Tensor):
-    """A stand-in for ``ReplayVAE.replay`` that draws from pool [T, P, D] uniformly."""
+def use_pooled_replay(vae, pool: torch.Tensor) -> None:
+    """Make ``vae``'s replay draw from pool [T, P, D] uniformly: the classifier's loop draws
+    ``vae.latents(num_prev, n, generator)`` and its step decodes them with ``vae.pixels``;
+    here the "latents" are indices into the pool, drawn from the same generator."""
 
-    def replay(num_prev: int, batch_size: int, generator: torch.Generator, weights=None):
-        n = math.ceil(batch_size / num_prev)
-        idx = torch.randint(pool.shape[1], (num_prev, n), generator=generator)
-        return torch.stack([pool[j, idx[j]] for j in range(num_prev)])
+    def latents(num_prev: int, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randint(pool.shape[1], (num_prev, n), generator=generator)
 
-    return replay
+    def pixels(idx: torch.Tensor, task_ids: torch.Tensor, weights=None) -> torch.Tensor:
+        return torch.stack([pool[j, idx[j]] for j in range(len(idx))])
+
+    vae.latents, vae.pixels = latents, pixels
 
 
 def restore(ckpt: Path, bench: Benchmark, generator: torch.Generator, replay_weight=None):
@@ -81,7 +83,7 @@ def retrain_task5(
         generator.manual_seed(seed)
         torch.manual_seed(seed)
     if pool is not None:
-        method.vae.replay = pooled_replay(pool)
+        use_pooled_replay(method.vae, pool)
     last = bench.tasks[4]
     method.train_classifier(4, last, lambda step, losses: None)
     return method.evaluate(4, last, 5)[0]
