@@ -201,12 +201,13 @@ def test_cifar_table_and_figure(tmp_path):
         "The paper's claims at budget 80 ep. x 2000 img. REDUCED: (1) hnet's final accuracy is "
         "at least from_scratch's on each of tasks 2-3: **held** (2 of 2; hnet minus "
         "from_scratch: T2 +44.00, T3 +0.00); (2) hnet's final accuracy on task 1 is above "
-        "finetune's: **held** (49.00 vs 10.00).\n" in md
+        "finetune's: **held** (49.00 vs 10.00). Rows made by older code (stale: from_scratch): "
+        "not evidence for the current code.\n" in md
     )
     assert (  # hnet: during 50, 60 and final 49, 59 (seed means); finetune: 50, 60 and 10, 15
         "Forgetting at budget 80 ep. x 2000 img. REDUCED (during minus final accuracy, mean "
-        "over tasks 1-2): hnet 1.00, finetune 42.50, from_scratch 42.50. The paper's values "
-        "are not retrieved, so this is not checked against them.\n" in md
+        "over tasks 1-2): hnet 1.00, finetune 42.50, from_scratch 42.50 (stale). The paper's "
+        "values are not retrieved, so this is not checked against them.\n" in md
     )
     assert list(table["code"].fillna("")) == ["", "", STALE]
     assert paths["stale"] == [
