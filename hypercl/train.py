@@ -2,7 +2,8 @@
 
 Data flows one way: config -> benchmark -> method -> the experiment loop
 (:mod:`hypercl.experiment`) -> metrics -> logger and results files. This module is the
-Hydra job around it: validate the config, run, or report that the run already finished.
+Hydra job around it: validate the config and the overrides typed, run, or report that the
+run already finished.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hypercl.environment import (
 from hypercl.errors import HyperclError
 from hypercl.experiment import run
 from hypercl.launch.sweeps import objective, sweep_job
+from hypercl.overrides import check_overrides
 
 __all__ = ["CONF_DIR", "git_commit", "keep_freed_memory", "main", "run", "seed_everything"]
 
@@ -46,6 +48,7 @@ def main(cfg: DictConfig) -> float | None:
     try:
         config: Config = OmegaConf.to_object(cfg)
         validate(config)
+        check_overrides(config, HydraConfig.get().overrides.task)
         finished = run_dir / "results.json"
         if finished.exists():  # the same config: RunDirGuard refused any other
             print(f"hypercl: this run already finished; its results are in {finished}")

@@ -51,6 +51,10 @@ CASES = [
      "train.iters_per_task=null.", 2),
     ("hydra.run.dir={tmp}/a_file/run", "hypercl: run directory error: cannot write the run "
      "directory {tmp}/a_file/run: {tmp}/a_file is a file, not a directory.", 2),
+    ("method=ewc method.beta=0.1", "hypercl: config error: method.beta=0.1 has no effect: "
+     "method=ewc does not use it (read by method=hnet); remove the override.", 2),
+    ("logger.mode=online", "hypercl: config error: logger.mode=online has no effect: "
+     "logger=none logs nowhere; add logger=wandb to use it.", 2),
     ("train.lr=1e30", "hypercl: training stopped: the classifier's loss became NaN or infinite "
      "in task 1 at step", 3),
     ("hydra.run.dir={tmp}/finished train.iters_per_task=4", "hypercl: run directory error: "
