@@ -367,6 +367,7 @@ def validate(cfg: Config) -> None:
         )
     if cfg.num_threads is not None:
         _require(cfg.num_threads > 0, "num_threads", cfg.num_threads, "must be positive or null")
+    _require(0 <= cfg.seed < 2**32, "seed", cfg.seed, "must be in [0, 2**32 - 1] (numpy's range)")
     validate_cifar_fields(cfg)
     validate_baseline(cfg)
     validate_replay(cfg)

@@ -58,7 +58,7 @@ from hypercl.config import (
     uses_replay,
 )
 from hypercl.data.benchmarks import build_benchmark
-from hypercl.data.tasks import Benchmark, with_validation
+from hypercl.data.tasks import Benchmark, check_batch_size, with_validation
 from hypercl.environment import (
     environment_fields,
     git_commit,
@@ -420,6 +420,7 @@ def build(
     """The benchmark (with its validation split, on ``device``) and the method."""
     benchmark = build_benchmark(cfg.benchmark, data_path(cfg), cfg.data_download)
     benchmark = with_validation(benchmark, cfg.train.val_fraction, cfg.benchmark.data_seed)
+    check_batch_size(benchmark, cfg.train.batch_size)
     benchmark = benchmark.to(device)
     return benchmark, build_method(cfg, benchmark, generator, device)
 

@@ -164,6 +164,12 @@ EQUIVALENT: tuple[Declaration, ...] = (
         "tests/test_same_results.py: all 10 configurations bit-identical on the Intel Xeon; "
         "the change only adds a check before the run starts, which raises or does nothing",
     ),
+    (
+        "6a8d4d0cdfac",  # d4c16da
+        "7845f7c5a373",  # seed range and batch size <= every task's training set, checked
+        "tests/test_same_results.py: all 10 configurations bit-identical on the Intel Xeon; "
+        "two checks before the run starts, which raise or do nothing",
+    ),
 )
 
 

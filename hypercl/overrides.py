@@ -71,6 +71,12 @@ def unread_keys(cfg: Config) -> dict[str, str]:
             unread[key] = f"hnet.kind=full makes all weights at once, without chunks; {REMOVE}"
     if name == M.hnet and cfg.scenario == Scenario.cl1:
         unread["method.task_inference"] = f"in CL1 the task is given, not inferred; {REMOVE}"
+    subset, most = cfg.method.reg_subset, cfg.benchmark.num_tasks - 1
+    if name == M.hnet and subset is not None and subset >= most:
+        unread["method.reg_subset"] = (
+            f"with {most + 1} tasks a step has at most {most} previous tasks, so it "
+            f"regularizes all of them, as null does; {REMOVE}"
+        )
     if cfg.logger.kind == LoggerKind.none:
         for key in ("mode", "project", "entity", "group", "tags"):
             unread[f"logger.{key}"] = "logger=none logs nowhere; add logger=wandb to use it"

@@ -28,6 +28,10 @@ CASES = [
     ("train.lr=inf", "train.lr=inf is invalid: must be a finite number > 0.", 2),
     ("method.beta=-1", "method.beta=-1.0 is invalid: must be a finite number >= 0.", 2),
     ("num_threads=0", "num_threads=0 is invalid: must be positive or null.", 2),
+    ("seed=-1", "seed=-1 is invalid: must be in [0, 2**32 - 1] (numpy's range).", 2),
+    ("train.batch_size=20000", "hypercl: config error: train.batch_size=20000 is invalid: "
+     "larger than task 3's 11263 training samples (after the validation split); choose at "
+     "most 11263.", 2),
     ("train.checkpoint_every=0", "train.checkpoint_every=0 is invalid: must be a positive "
      "integer.", 2),
     ("train.val_fraction=1.5", "train.val_fraction=1.5 is invalid: must be in [0, 1).", 2),

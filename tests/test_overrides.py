@@ -52,6 +52,9 @@ def refusal(*overrides: str) -> str | None:
         (("experiment=split_cifar10_100_zenkenet_smoke", "target.per_task_bn=false"),
          "target.per_task_bn=false has no effect: target=zenkenet has no batch norm; remove the "
          "override."),
+        (("method.reg_subset=4",), "method.reg_subset=4 has no effect: with 5 tasks a step "
+         "has at most 4 previous tasks, so it regularizes all of them, as null does; remove "
+         "the override."),
         (("logger.project=x",), "logger.project=x has no effect: logger=none logs nowhere; add "
          "logger=wandb to use it."),
     ],
@@ -64,7 +67,7 @@ def test_an_override_the_run_does_not_read_is_refused(overrides, message):
     "overrides",
     [
         ("method=ewc", "method.ewc_lambda=100", "method.reset_optimizer=false"),
-        ("method.beta=0.05", "method.lookahead=false", "hnet.hidden=[20]"),
+        ("method.beta=0.05", "method.lookahead=false", "hnet.hidden=[20]", "method.reg_subset=3"),
         ("experiment=split_mnist_cl3", "method=hnet_replay", "replay.beta=0.1",
          "method.lookahead=false", "replay.kd_temperature=3"),
         ("experiment=split_mnist_cl2", "method.task_inference=tir", "replay.dec_hidden_tir=[5]"),

@@ -118,3 +118,16 @@ def with_validation(benchmark: Benchmark, fraction: float, seed: int) -> Benchma
             )
         )
     return replace(benchmark, tasks=tasks)
+
+
+def check_batch_size(benchmark: Benchmark, batch_size: int) -> None:
+    """Raise :class:`ConfigError` if ``batch_size`` exceeds a task's training set (after the
+    validation split): its batches would silently shrink to the whole set."""
+    sizes = [len(task.y_train) for task in benchmark.tasks]
+    smallest = min(sizes)
+    if batch_size > smallest:
+        raise ConfigError(
+            f"train.batch_size={batch_size} is invalid: larger than task "
+            f"{sizes.index(smallest) + 1}'s {smallest} training samples (after the validation "
+            f"split); choose at most {smallest}."
+        )
