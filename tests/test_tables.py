@@ -13,7 +13,7 @@ import pytest
 
 from hypercl import fingerprint
 from hypercl.fingerprint import code_fingerprint
-from hypercl.report.paper import FULL_BUDGET
+from hypercl.report.paper import FULL_BUDGET, cell
 from hypercl.report.readme import BEGIN, END
 from hypercl.report.runs import STALE
 from hypercl.report.tables import build
@@ -109,11 +109,12 @@ def test_explanations_follow_the_generated_note(runs_dir, tmp_path):
     out = tmp_path / "results"
     paths = build(runs_dir, out, "mnist")
     assert paths["unexplained"] == ["split_mnist cl1 hnet (2000 it.)"]
-    assert pd.read_csv(paths["csv"])["note"][0].endswith("SEM); unexplained")
+    row = pd.read_csv(paths["csv"]).iloc[0]
+    assert row["note"].endswith("SEM); unexplained")
     (out / "mnist_explanations.csv").write_text(
-        "benchmark,num_tasks,scenario,method,iters_per_task,explanation\n"
-        'split_mnist,5,cl1,hnet,2000,"made-up reason, for the test"\n'
-        "split_mnist,5,cl1,hnet,200,not this budget\n"
+        "benchmark,num_tasks,scenario,method,iters_per_task,explanation,written_for\n"
+        f'split_mnist,5,cl1,hnet,2000,"made-up reason, for the test","{cell(row.to_dict())}"\n'
+        "split_mnist,5,cl1,hnet,200,not this budget,\n"
     )
     paths = build(runs_dir, out, "mnist")
     assert paths["unexplained"] == []
@@ -122,6 +123,32 @@ def test_explanations_follow_the_generated_note(runs_dir, tmp_path):
         "SEM); made-up reason, for the test"
     )
     assert "not this budget" not in paths["markdown"].read_text()
+
+
+def test_an_explanation_written_for_other_runs_is_flagged(runs_dir, tmp_path):
+    """An explanation stamped with the row's result as it stands is shown as written; once
+    the row changes (a stamp of other runs, or none), it is flagged for a re-check."""
+    out = tmp_path / "results"
+    row = pd.read_csv(build(runs_dir, out, "mnist")["csv"]).iloc[0].to_dict()
+    now = cell(row)
+    header = "benchmark,num_tasks,scenario,method,iters_per_task,explanation,written_for\n"
+    for stamp, flag in [
+        (now, None),
+        ("97.39 ± 0.03, n 2", "97.39 ± 0.03, n 2"),
+        ("", "runs not recorded"),
+    ]:
+        (out / "mnist_explanations.csv").write_text(
+            header + f'split_mnist,5,cl1,hnet,2000,the reason,"{stamp}"\n'
+        )
+        paths = build(runs_dir, out, "mnist")
+        note = pd.read_csv(paths["csv"])["note"][0]
+        if flag is None:
+            assert note.endswith("SEM); the reason") and paths["recheck"] == []
+        else:
+            assert note.endswith(
+                f"SEM); [RE-CHECK: written for {flag}; the row is now {now}] the reason"
+            )
+            assert paths["recheck"] == ["split_mnist cl1 hnet (2000 it.)"]
 
 
 @pytest.mark.parametrize(

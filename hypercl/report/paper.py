@@ -16,6 +16,15 @@ REFERENCE_CSV = Path(__file__).resolve().parent / "paper_reference.csv"
 FULL_BUDGET = {"split_mnist": 2000, "perm_mnist": 5000}
 EXPLANATION_KEYS = ["benchmark", "num_tasks", "scenario", "method", "iters_per_task"]
 UNEXPLAINED = "unexplained"
+RECHECK = "RE-CHECK"  # an explanation written for other runs than the row's
+
+
+def cell(row: dict) -> str:
+    """The row's result as an explanation is stamped with (column ``written_for``):
+    ``"97.43 ± 0.02, n 3"``."""
+    if row["n"] < 2:
+        return f"{row['final_acc_mean']:.2f}, n {row['n']}"
+    return f"{row['final_acc_mean']:.2f} ± {row['final_acc_sem']:.2f}, n {row['n']}"
 
 
 def load_reference(path: Path = REFERENCE_CSV) -> pd.DataFrame:
@@ -55,13 +64,25 @@ def load_explanations(path: Path) -> pd.DataFrame:
 
 
 def explanation(explanations: pd.DataFrame | None, row: dict) -> str:
-    """The explanation written for this (benchmark, num_tasks, scenario, method, budget)."""
+    """The explanation written for this (benchmark, num_tasks, scenario, method, budget).
+
+    Its ``written_for`` column records the row's :func:`cell` it was written for; where the
+    row has changed since (new seeds, reruns), the explanation is flagged ``RE-CHECK``, as
+    it may no longer hold."""
     if explanations is None or explanations.empty:
         return ""
     match = explanations
     for key in EXPLANATION_KEYS:
         match = match[match[key] == row[key]]
-    return str(match["explanation"].iloc[0]) if len(match) else ""
+    if not len(match):
+        return ""
+    text = str(match["explanation"].iloc[0])
+    written = match["written_for"].iloc[0] if "written_for" in match else None
+    if not isinstance(written, str) or not written:
+        return f"[{RECHECK}: written for runs not recorded; the row is now {cell(row)}] {text}"
+    if written != cell(row):
+        return f"[{RECHECK}: written for {written}; the row is now {cell(row)}] {text}"
+    return text
 
 
 def note(row: dict, full: int | None, explained: str = "") -> str:

@@ -16,7 +16,9 @@ writes, for every (benchmark, scenario, method, iterations per task):
 
 Notes that explain a difference from the paper are text kept in
 ``<out>/<name>_explanations.csv`` (benchmark, num_tasks, scenario, method, iters_per_task,
-explanation); a difference beyond 2 SEM without one is marked ``unexplained`` and listed.
+explanation, written_for); a difference beyond 2 SEM without one is marked ``unexplained``
+and listed. ``written_for`` is the row's result the explanation was written for (``97.43 ±
+0.02, n 3``): once the row changes, its explanation is flagged ``RE-CHECK`` and listed.
 
 A row whose runs were made by other code than the current is marked ``stale (code changed
 since)`` in its *code* column: a run counts as current if its ``code_fingerprint`` is the
@@ -58,7 +60,13 @@ from pathlib import Path
 from hypercl.fingerprint import code_fingerprint
 from hypercl.report.figures import cifar_figures, mnist_figures
 from hypercl.report.markdown import cifar_markdown, header, mnist_markdown
-from hypercl.report.paper import REFERENCE_CSV, UNEXPLAINED, load_explanations, load_reference
+from hypercl.report.paper import (
+    RECHECK,
+    REFERENCE_CSV,
+    UNEXPLAINED,
+    load_explanations,
+    load_reference,
+)
 from hypercl.report.provenance import provenance_csv, provenance_frame, provenance_markdown
 from hypercl.report.readme import write_readme
 from hypercl.report.rows import (
@@ -108,6 +116,7 @@ def build(
         "markdown": md_path,
         "figures": [],
         "unexplained": [],
+        "recheck": [],
         "fingerprint": current,
         "stale": [],
         "rows": 0,
@@ -125,6 +134,11 @@ def build(
         paths["provenance_csv"] = out / f"{name}_provenance.csv"
         provenance_csv(provenance, paths["provenance_csv"])
         paths["figures"] += mnist_figures(mnist_runs, figures_dir)
+        rechecks = table[table["note"].str.contains(f"[{RECHECK}:", regex=False)]
+        paths["recheck"] = [
+            f"{r.benchmark} {r.scenario} {r.method} ({r.iters_per_task} it.)"
+            for r in rechecks.itertuples()
+        ]
         unexplained = table[table["note"].str.endswith(UNEXPLAINED)]
         paths["unexplained"] = [
             f"{r.benchmark} {r.scenario} {r.method} ({r.iters_per_task} it.)"
@@ -222,6 +236,11 @@ def main(argv: list[str] | None = None) -> None:
         f"code fingerprint {paths['fingerprint']}: {len(paths['stale'])} of {paths['rows']} "
         f"rows {STALE}"
     )
+    if paths["recheck"]:
+        print(
+            "explanations written for other runs than their row's (re-check each, then set its "
+            "written_for to the row's value): " + "; ".join(paths["recheck"])
+        )
     if paths["unexplained"]:
         print(
             "differences from the paper beyond 2 SEM without an explanation: "
