@@ -31,8 +31,9 @@ mkdir -p "$WORK" "$OUT"
 
 # "expected_seconds set run_path overrides...": the run directory is $WORK/<set>/<run_path>.
 JOBS=()
-# The ZenkeNet presets changed after their H200 runs (fingerprint 86aa3a4a2610): rerun them.
-for target in zenkenet zenkenet_from_scratch zenkenet_finetune; do
+# The ZenkeNet presets changed after their H200 runs (fingerprint 86aa3a4a2610). The
+# hypernetwork and from-scratch reruns are done (CPU, 2026-12-01); fine-tuning's is pending.
+for target in zenkenet_finetune; do
   JOBS+=("300 cifar split_cifar10_100_$target/seed1 experiment=split_cifar10_100_$target seed=1")
 done
 for seed in 1 2; do
