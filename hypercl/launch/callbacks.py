@@ -6,6 +6,10 @@
   runs' files, so it is refused (:func:`reuse_refusal`): for a single run before Hydra
   writes anything; for a job of a multirun when the job starts, as that job's failure
   (:func:`hypercl.launch.sweeps.sweep_job`), and the sweep's other jobs go on.
+* Only one process at a time may run a job in a directory: it holds an exclusive lock on
+  ``<dir>/.lock`` (``flock``, released when the job ends or the process dies, so never
+  stale). A second process, e.g. the same command started twice, is refused
+  (:func:`lock_run_dir`) instead of writing the same checkpoint and results files.
 * Hydra's own copies of the config (``.hydra/*.yaml``) keep describing the run beside them:
   a re-run of a finished run (``results.json``), which may differ in the settings that do
   not change results (:data:`hypercl.checkpoint.RESUMABLE_KEYS`), and a refused re-run
@@ -14,16 +18,17 @@
   a multirun it copies those of every job directory that holds a run into
   ``<sweep dir>/.hydra_kept/`` when the sweep starts and puts them back when the job starts.
 
-Both errors print ``hypercl: run directory error: ...`` and exit with code 2.
+The errors print ``hypercl: run directory error: ...`` and exit with code 2.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from hydra.experimental.callback import Callback
@@ -35,6 +40,8 @@ from hypercl.errors import RunDirError
 
 RESULTS = "results.json"  # a run dir holding it is finished
 KEPT = ".hydra_kept"  # in a sweep dir: job dirs' .hydra/ copied when the sweep started
+LOCK = ".lock"  # in a job dir: locked by the process that runs the job
+_held: dict[Path, IO] = {}  # this process's locks, by directory
 
 
 def _fail(err: RunDirError) -> None:
@@ -88,6 +95,37 @@ def check_reuse(run_dir: Path, config: DictConfig) -> None:
     err = reuse_refusal(run_dir, config)
     if err is not None:
         _fail(err)
+
+
+def lock_run_dir(run_dir: Path, multirun: bool = False) -> RunDirError | None:
+    """Lock ``run_dir`` for this process until :func:`unlock_run_dir` or its exit; the
+    error if another process holds the lock. The lock file stays empty, so a refused or
+    finished run leaves every byte in the directory as it was. On a file system without
+    locks (some network mounts) the job runs unlocked."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / LOCK, "a")  # noqa: SIM115 (held until the job ends)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+        return RunDirError(
+            f"{run_dir} is in use: another process is running a job in it. Wait for that "
+            f"one to end (the same command then resumes it or reports it finished), or "
+            f"choose a new {key}."
+        )
+    except OSError:
+        handle.close()
+        return None
+    _held[run_dir] = handle
+    return None
+
+
+def unlock_run_dir(run_dir: Path) -> None:
+    """Release this process's lock on ``run_dir`` (if it holds one)."""
+    handle = _held.pop(run_dir, None)
+    if handle is not None:
+        handle.close()
 
 
 def keep_hydra_outputs(sweep_dir: Path, subdir: str | None) -> None:
@@ -158,6 +196,9 @@ class RunDirGuard(Callback):
         _check_writable(run_dir, "hydra.run.dir", "run directory")
         if run_dir is not None:
             check_reuse(run_dir, config)
+            err = lock_run_dir(run_dir)
+            if err is not None:
+                _fail(err)
             if (run_dir / RESULTS).exists():  # finished: Hydra writes no new .hydra/ into it
                 with read_write(config.hydra), open_dict(config.hydra):
                     config.hydra.output_subdir = None

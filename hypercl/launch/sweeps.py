@@ -44,7 +44,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hypercl.errors import ConfigError, HyperclError
-from hypercl.launch.callbacks import discard_kept_hydra_outputs, reuse_refusal
+from hypercl.launch.callbacks import (
+    discard_kept_hydra_outputs,
+    lock_run_dir,
+    reuse_refusal,
+    unlock_run_dir,
+)
 
 log = logging.getLogger("hypercl")
 
@@ -139,12 +144,18 @@ def stopped_by_signal(code: int) -> bool:
 
 
 def unless_refused(main: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
-    """``main(cfg)``, unless the job dir holds a run of another config (then it stops)."""
-    if HydraConfig.initialized():
-        err = reuse_refusal(Path(HydraConfig.get().runtime.output_dir), cfg, multirun=True)
-        if err is not None:
-            stop(err)
-    return main(cfg)
+    """``main(cfg)`` with the job dir locked, unless it holds a run of another config or
+    another process runs a job in it (then it stops)."""
+    if not HydraConfig.initialized():
+        return main(cfg)
+    job_dir = Path(HydraConfig.get().runtime.output_dir)
+    err = reuse_refusal(job_dir, cfg, multirun=True) or lock_run_dir(job_dir, multirun=True)
+    if err is not None:
+        stop(err)
+    try:
+        return main(cfg)
+    finally:
+        unlock_run_dir(job_dir)
 
 
 def record_job(status: str, code: int, message: str | None) -> None:
