@@ -134,16 +134,10 @@ def build(
         paths["provenance_csv"] = out / f"{name}_provenance.csv"
         provenance_csv(provenance, paths["provenance_csv"])
         paths["figures"] += mnist_figures(mnist_runs, figures_dir)
-        rechecks = table[table["note"].str.contains(f"[{RECHECK}:", regex=False)]
-        paths["recheck"] = [
-            f"{r.benchmark} {r.scenario} {r.method} ({r.iters_per_task} it.)"
-            for r in rechecks.itertuples()
-        ]
-        unexplained = table[table["note"].str.endswith(UNEXPLAINED)]
-        paths["unexplained"] = [
-            f"{r.benchmark} {r.scenario} {r.method} ({r.iters_per_task} it.)"
-            for r in unexplained.itertuples()
-        ]
+        paths["recheck"] = row_labels(
+            table[table["note"].str.contains(f"[{RECHECK}:", regex=False)]
+        )
+        paths["unexplained"] = row_labels(table[table["note"].str.endswith(UNEXPLAINED)])
         paths["rows"] += len(table)
         paths["stale"] += [
             f"{r.benchmark} {r.scenario} {r.method} ({r.iters_per_task} it.): {r.code}"
@@ -193,6 +187,13 @@ def table1_section(table, reference) -> list[str]:
         "(`hypercl/report/paper_reference.csv`, column `status`).",
         "",
         *table1_markdown(table, reference),
+    ]
+
+
+def row_labels(rows) -> list[str]:
+    """``"split_mnist cl1 hnet (2000 it.)"`` for each row of a summary table."""
+    return [
+        f"{r.benchmark} {r.scenario} {r.method} ({r.iters_per_task} it.)" for r in rows.itertuples()
     ]
 
 
