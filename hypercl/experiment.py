@@ -77,6 +77,7 @@ from hypercl.progress import (
     TRAIN,
     Interrupted,
     Progress,
+    StopRequested,
     StopSignals,
     kill_point,
 )
@@ -190,8 +191,12 @@ class Loop:
         budget = sum(self.task_iters) if self.method.trains_once else self.task_iters[t]
         bar = tqdm(total=budget, desc=f"task {t + 1}/{self.num_tasks}", disable=None)
         bar.update(start_step)
-        self.method.train_task(t, partial(self.after_step, t, budget, bar, clock), start_step)
-        bar.close()
+        try:
+            self.method.train_task(t, partial(self.after_step, t, budget, bar, clock), start_step)
+        except StopRequested:  # in a phase the loop does not step: keep the newest checkpoint
+            self.stop_if_signalled()
+        finally:
+            bar.close()
         record_task_cost(self.metrics, self.method, t, budget, clock())
         self.checkpoint(Progress(t, budget, EVALUATE), clock())
         kill_point(f"task{t + 1}:trained")

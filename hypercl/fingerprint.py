@@ -170,6 +170,12 @@ EQUIVALENT: tuple[Declaration, ...] = (
         "tests/test_same_results.py: all 10 configurations bit-identical on the Intel Xeon; "
         "two checks before the run starts, which raise or do nothing",
     ),
+    (
+        "7845f7c5a373",  # c1198ce
+        "11454c254815",  # SIGTERM/SIGINT stop the replay VAE and task-inference phases
+        "tests/test_same_results.py: all 10 configurations bit-identical on the Intel Xeon; "
+        "a check of a flag after each step of those phases, which raises or does nothing",
+    ),
 )
 
 

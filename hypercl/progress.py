@@ -45,26 +45,38 @@ def kill_point(name: str) -> None:
     names this point. Points: ``task<t>:step<s>`` (after step s, before its checkpoint),
     ``task<t>:checkpoint<s>`` (after the mid-task checkpoint at step s), ``task<t>:trained``,
     ``task<t>:evaluate`` (after the first test set of the row), ``task<t>:done`` (after
-    the checkpoint that follows the evaluation), ``results`` (after results.json)."""
+    the checkpoint that follows the evaluation), ``results`` (after results.json), and in
+    the phases besides the classifier ``task<t>:VAE step<s>``, ``task<t>:task-inference net
+    step<s>``."""
     if os.environ.get("HYPERCL_KILL_AT") == name:
         sig = getattr(signal, "SIG" + os.environ.get("HYPERCL_KILL_SIGNAL", "KILL"))
         os.kill(os.getpid(), sig)
 
 
+class StopRequested(Exception):
+    """Raised by :func:`raise_if_stop_requested` in a training phase the loop does not
+    step (a replay VAE, the task-inference net); the loop turns it into :class:`Interrupted`
+    with the newest checkpoint kept."""
+
+
 class StopSignals:
     """Within ``with``: SIGTERM and SIGINT set :attr:`received` instead of killing the
-    process, so the loop can checkpoint first (main thread only; elsewhere a no-op)."""
+    process, so the loop can checkpoint first (main thread only; elsewhere a no-op). The
+    innermost active one is :data:`StopSignals.active`."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    active: StopSignals | None = None
 
     def __init__(self) -> None:
         self.received: int | None = None
         self.previous: dict = {}
+        self.outer: StopSignals | None = None
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self.previous[sig] = signal.signal(sig, self._handle)
+        self.outer, StopSignals.active = StopSignals.active, self
         return self
 
     def _handle(self, signum: int, frame) -> None:
@@ -73,3 +85,10 @@ class StopSignals:
     def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+        StopSignals.active = self.outer
+
+
+def raise_if_stop_requested() -> None:
+    """:class:`StopRequested` if the active :class:`StopSignals` received a signal."""
+    if StopSignals.active is not None and StopSignals.active.received is not None:
+        raise StopRequested

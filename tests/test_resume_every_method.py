@@ -49,3 +49,31 @@ def test_stopped_in_task_2_and_resumed_gives_the_uninterrupted_matrix(
     resumed = run(cfg, tmp_path / "run")
     assert resumed["resumed"] is (name != "joint")
     assert resumed["acc_matrix"] == reference["acc_matrix"]
+
+
+PHASES = [  # (method, kill point in a phase the loop does not step)
+    ("hnet_tir_cl3", "task2:task-inference net step5"),
+    ("hnet_tir_cl3", "task2:VAE step5"),
+    ("hnet_replay_cl3", "task2:VAE step5"),
+    ("dgr", "task2:VAE step5"),
+]
+
+
+@pytest.mark.parametrize(("name", "point"), PHASES)
+def test_sigterm_in_a_replay_phase_stops_at_once_and_resumes_from_the_task_start(
+    name, point, tmp_path, mnist_dir, monkeypatch
+):
+    """The stop comes after that phase's step (the checkpoint kept is task 1's end, not
+    task 2's trained state), and the resumed run gives the uninterrupted matrix."""
+    cfg = compose_config(*SMALL, *METHODS[name], f"data_dir={mnist_dir}")
+    (tmp_path / "reference").mkdir()
+    reference = run(cfg, tmp_path / "reference")
+    monkeypatch.setenv("HYPERCL_KILL_AT", point)
+    monkeypatch.setenv("HYPERCL_KILL_SIGNAL", "TERM")
+    (tmp_path / "run").mkdir()
+    stopped = r"SIGTERM received; the run stopped at the end of task 1 \(evaluated\)"
+    with pytest.raises(Interrupted, match=stopped):
+        run(cfg, tmp_path / "run")
+    monkeypatch.delenv("HYPERCL_KILL_AT")
+    resumed = run(cfg, tmp_path / "run")
+    assert resumed["acc_matrix"] == reference["acc_matrix"]

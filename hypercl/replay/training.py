@@ -33,6 +33,7 @@ from hypercl.errors import NonFiniteLossError
 from hypercl.methods.cuda_graph import graphed_if
 from hypercl.methods.lookahead import lookahead_params
 from hypercl.methods.regularizer import OutputRegularizer
+from hypercl.progress import kill_point, raise_if_stop_requested
 from hypercl.replay.vae import ReplayVAE, replay_size
 
 StepCallback = Callable[[int, dict[str, torch.Tensor]], None]
@@ -47,6 +48,8 @@ def phase_logger(
     net): every ``log_every`` steps and at the last, check the loss and log the losses to
     ``train.log``. (The experiment loop's budget, progress bar and W&B curves count the
     classifier's steps only, so ``results.json``'s ``task_iters`` stays the classifier's.)
+    After each step: the kill point ``task<t>:<phase> step<s>`` and, after a SIGTERM or
+    SIGINT, :class:`~hypercl.progress.StopRequested` (the task resumes from its start).
 
     Args:
         lower: the config keys that set the phase's learning rates and strength, with
@@ -57,6 +60,8 @@ def phase_logger(
     """
 
     def on_step(step: int, losses: dict[str, torch.Tensor]) -> None:
+        kill_point(f"task{task_id + 1}:{phase} step{step}")
+        raise_if_stop_requested()
         if step % log_every and step != num_iters:
             return
         values = {k: v.item() for k, v in losses.items()}
