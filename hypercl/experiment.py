@@ -53,12 +53,19 @@ from hypercl.config import (
     HNET_METHODS,
     REPLAY_METHODS,
     Config,
+    ConfigError,
     EvalEvery,
+    TrainConfig,
     keys_to_lower,
     uses_replay,
 )
 from hypercl.data.benchmarks import build_benchmark
-from hypercl.data.tasks import Benchmark, check_batch_size, with_validation
+from hypercl.data.tasks import (
+    Benchmark,
+    check_batch_size,
+    unreached_lr_milestone,
+    with_validation,
+)
 from hypercl.environment import (
     environment_fields,
     git_commit,
@@ -72,6 +79,7 @@ from hypercl.fingerprint import code_fingerprint, resumed_record
 from hypercl.methods.base import Method
 from hypercl.methods.hnet import HNetMethod
 from hypercl.metrics import accuracy_fields, validation_summary
+from hypercl.overrides import override_key
 from hypercl.progress import (
     EVALUATE,
     TRAIN,
@@ -426,6 +434,7 @@ def build(
     benchmark = build_benchmark(cfg.benchmark, data_path(cfg), cfg.data_download)
     benchmark = with_validation(benchmark, cfg.train.val_fraction, cfg.benchmark.data_seed)
     check_batch_size(benchmark, cfg.train.batch_size)
+    check_lr_milestones(benchmark, cfg.train)
     benchmark = benchmark.to(device)
     return benchmark, build_method(cfg, benchmark, generator, device)
 
@@ -450,6 +459,25 @@ def build_method(
     from hypercl.methods.baselines import Baseline
 
     return Baseline(cfg, benchmark.to(torch.device("cpu")), device)
+
+
+def check_lr_milestones(benchmark: Benchmark, train: TrainConfig) -> None:
+    """A milestone no task reaches: :class:`ConfigError` if ``train.lr_milestones`` was
+    typed on the command line, else (a preset's schedule under a shorter budget, e.g. a
+    REDUCED run) a warning in the log."""
+    why = unreached_lr_milestone(benchmark, train)
+    if why is None:
+        return
+    typed = HydraConfig.initialized() and any(
+        override_key(o) == "train.lr_milestones" for o in HydraConfig.get().overrides.task
+    )
+    value = list(train.lr_milestones)
+    if typed:
+        raise ConfigError(
+            f"train.lr_milestones={value} is invalid: {why}; choose smaller milestones, "
+            "or remove them, or train longer."
+        )
+    log.warning("train.lr_milestones=%s from the preset has no effect there: %s", value, why)
 
 
 def data_path(cfg: Config) -> Path:

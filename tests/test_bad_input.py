@@ -32,6 +32,10 @@ CASES = [
     ("train.batch_size=20000", "hypercl: config error: train.batch_size=20000 is invalid: "
      "larger than task 3's 11263 training samples (after the validation split); choose at "
      "most 11263.", 2),
+    ("train.lr_milestones=[1] train.lr_factors=[0.1]", "hypercl: config error: "
+     "train.lr_milestones=[1] is invalid: milestone 1 is never reached, the longest task "
+     "trains 1 epoch(s) (3 steps of batch 128); choose smaller milestones, or remove them, or "
+     "train longer.", 2),
     ("train.checkpoint_every=0", "train.checkpoint_every=0 is invalid: must be a positive "
      "integer.", 2),
     ("train.val_fraction=1.5", "train.val_fraction=1.5 is invalid: must be in [0, 1).", 2),
@@ -154,3 +158,20 @@ def test_missing_data_fails_tests_under_ci_and_skips_them_otherwise(tmp_path, mo
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="train-images-idx3-ubyte not found"):
         conftest.restored(tmp_path, [marker], ["mnist"])
+
+
+def test_a_presets_milestone_cut_off_by_a_shorter_budget_only_warns(caplog, mnist_dir):
+    """Not typed (here: no Hydra command line, as a preset's ``lr_milestones`` under a
+    REDUCED budget): the run builds, and the log says the milestone has no effect."""
+    from test_train_run import compose_config
+
+    from hypercl.experiment import build
+
+    cfg = compose_config(*SMALL, "train.lr_milestones=[1,2]", "train.lr_factors=[0.1,0.01]",
+                         f"data_dir={mnist_dir}")  # fmt: skip
+    with caplog.at_level("WARNING", logger="hypercl"):
+        build(cfg, torch.Generator(), torch.device("cpu"))
+    assert caplog.messages == [
+        "train.lr_milestones=[1, 2] from the preset has no effect there: milestone 1 is never "
+        "reached, the longest task trains 1 epoch(s) (3 steps of batch 128)"
+    ]

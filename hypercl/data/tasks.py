@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from hypercl.config import ConfigError
+from hypercl.config import ConfigError, TrainConfig
 
 
 @dataclass
@@ -131,3 +131,21 @@ def check_batch_size(benchmark: Benchmark, batch_size: int) -> None:
             f"{sizes.index(smallest) + 1}'s {smallest} training samples (after the validation "
             f"split); choose at most {smallest}."
         )
+
+
+def unreached_lr_milestone(benchmark: Benchmark, train: TrainConfig) -> str | None:
+    """Why a milestone of ``train.lr_milestones`` (an epoch of a task, 0-based) never
+    applies: it comes after every task's last epoch (None: each is reached by a task)."""
+    if not train.lr_milestones:
+        return None
+    sizes = [len(t.y_train) for t in benchmark.tasks]
+    last_epochs = [(train.task_iters(n) - 1) // train.iters_per_epoch(n) for n in sizes]
+    last = max(last_epochs)
+    unreached = [m for m in train.lr_milestones if m > last]
+    if not unreached:
+        return None
+    steps = train.task_iters(sizes[last_epochs.index(last)])
+    return (
+        f"milestone {unreached[0]} is never reached, the longest task trains {last + 1} "
+        f"epoch(s) ({steps} steps of batch {train.batch_size})"
+    )
