@@ -3,7 +3,8 @@
 Reads every ``results.json`` under ``--runs`` (default ``results/runs``) and writes, under
 ``--out`` (default ``results/figures``), ``perm_mnist100/`` and ``compression/``, each
 with its figures and a ``README.md`` table
-(:mod:`hypercl.report.paper_figures`). Missing runs are listed, never fatal.
+(:mod:`hypercl.report.paper_figures`). Missing runs are listed, never fatal; a ``--runs``
+that is not a directory, or an ``--out`` that cannot be written, is an error (exit 2).
 ``--ratios`` prints the compression study's ratio table (``conf/compression/*.yaml``) and
 exits.
 """
@@ -40,7 +41,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.ratios:
         print("\n".join(ratios_markdown(compression_ratios())))
         return
-    summary = build(args.runs, args.out)
+    if not args.runs.is_dir():
+        parser.error(f"--runs {args.runs}: no such directory (the runs' results.json live there)")
+    try:
+        summary = build(args.runs, args.out)
+    except OSError as err:
+        parser.exit(2, f"{parser.prog}: error: cannot write under --out {args.out}: {err}\n")
     print(
         f"{summary['runs']} runs read from {args.runs}; wrote {len(summary['figures'])} "
         f"figures under {args.out}"

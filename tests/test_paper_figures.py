@@ -153,12 +153,35 @@ def test_tables_say_where_each_row_comes_from(tmp_path):
 
 
 def test_no_runs_at_all_lists_everything_missing(tmp_path, capsys):
-    main(["--runs", str(tmp_path / "absent"), "--out", str(tmp_path / "out")])
+    (tmp_path / "empty").mkdir()
+    main(["--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
     printed = capsys.readouterr().out
     assert "0 runs read" in printed
     for part in ("perm_mnist100: no runs", "compression: no"):
         assert f"missing: {part}" in printed
     assert (tmp_path / "out" / "compression" / "README.md").exists()
+
+
+def test_a_runs_directory_that_does_not_exist_is_an_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--runs", str(tmp_path / "absent"), "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        f"error: --runs {tmp_path / 'absent'}: no such directory (the runs' results.json live "
+        "there)\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_directory_that_cannot_be_written_is_an_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("not a directory")
+    with pytest.raises(SystemExit) as stop:
+        main(["--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "a_file" / "out")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m hypercl.figures: error: cannot write under --out ")
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize("name,ratio", [("r005", 0.0517), ("r095", 0.9548), ("r150", 1.4684)])

@@ -227,9 +227,17 @@ def main(argv: list[str] | None = None) -> None:
         "<!-- results:end --> with the hypernetwork rows (e.g. README.md)",
     )
     args = parser.parse_args(argv)
-    paths = build(
-        args.runs_dir, args.out, args.name, args.reference, args.explanations, readme=args.readme
-    )
+    try:
+        paths = build(
+            args.runs_dir,
+            args.out,
+            args.name,
+            args.reference,
+            args.explanations,
+            readme=args.readme,
+        )
+    except OSError as err:
+        parser.exit(2, f"{parser.prog}: error: cannot write the tables: {err}\n")
     keys = ("markdown", "csv", "cifar_csv", "provenance_csv", "cifar_provenance_csv", "readme")
     tables = [str(p) for key in keys if (p := paths.get(key))]
     print(f"wrote {', '.join(tables)} and {len(paths['figures'])} figures")
