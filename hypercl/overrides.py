@@ -101,6 +101,11 @@ def _unread_replay_keys(cfg: Config) -> dict[str, str]:
     if name == M.dgr:
         for key in ("hnet", "beta", "dec_emb_lr"):
             unread[f"replay.{key}"] = f"method=dgr's decoder is a plain network; {REMOVE}"
+    elif cfg.replay.hnet.kind == HNetKind.full:
+        for key in ("replay.hnet.chunk_size", "replay.hnet.chunk_emb_dim"):
+            unread[key] = (
+                f"replay.hnet.kind=full makes all weights at once, without chunks; {REMOVE}"
+            )
     return unread
 
 

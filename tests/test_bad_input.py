@@ -41,6 +41,9 @@ CASES = [
     ("train.val_fraction=1.5", "train.val_fraction=1.5 is invalid: must be in [0, 1).", 2),
     ("hnet.chunk_size=500000", "hnet.chunk_size=500000 is invalid: larger than the target "
      "network's 478410 weights; choose a chunk size <= 478410.", 2),
+    ("method=hnet_replay replay.hnet.chunk_size=999999", "replay.hnet.chunk_size=999999 is "
+     "invalid: larger than the decoder network's 413284 weights; choose a chunk size <= "
+     "413284.", 2),
     ("benchmark.num_tasks=6", "benchmark.num_tasks=6 is invalid: split_mnist has exactly 5 "
      "tasks.", 2),
     ("data_dir={tmp}/nowhere data_download=false", "hypercl: data error: split_mnist needs "

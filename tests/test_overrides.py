@@ -55,6 +55,11 @@ def refusal(*overrides: str) -> str | None:
         (("method.reg_subset=4",), "method.reg_subset=4 has no effect: with 5 tasks a step "
          "has at most 4 previous tasks, so it regularizes all of them, as null does; remove "
          "the override."),
+        (("hnet=full", "hnet.chunk_size=100"), "hnet.chunk_size=100 has no effect: hnet.kind=full "
+         "makes all weights at once, without chunks; remove the override."),
+        (("method=hnet_replay", "replay.hnet.kind=full", "replay.hnet.chunk_size=50"),
+         "replay.hnet.chunk_size=50 has no effect: replay.hnet.kind=full makes all weights at "
+         "once, without chunks; remove the override."),
         (("logger.project=x",), "logger.project=x has no effect: logger=none logs nowhere; add "
          "logger=wandb to use it."),
     ],

@@ -188,15 +188,18 @@ class ChunkedHyperNetwork(HyperNetwork):
         return self.trunk(inputs)
 
 
-def build_hnet(cfg: HNetConfig, num_params: int, num_tasks: int) -> HyperNetwork:
-    """Hypernetwork for a target with ``num_params`` weights, from config."""
+def build_hnet(
+    cfg: HNetConfig, num_params: int, num_tasks: int, key: str = "hnet", target: str = "target"
+) -> HyperNetwork:
+    """Hypernetwork for a ``target`` network with ``num_params`` weights, from the config
+    at ``key`` (named in the error for a chunk larger than the target)."""
     if cfg.kind == HNetKind.full:
         return FullHyperNetwork(
             num_params, num_tasks, cfg.task_emb_dim, list(cfg.hidden), cfg.activation
         )
     if cfg.chunk_size > num_params:
         raise ConfigError(
-            f"hnet.chunk_size={cfg.chunk_size} is invalid: larger than the target network's "
+            f"{key}.chunk_size={cfg.chunk_size} is invalid: larger than the {target} network's "
             f"{num_params} weights; choose a chunk size <= {num_params}."
         )
     return ChunkedHyperNetwork(

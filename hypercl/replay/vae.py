@@ -100,7 +100,9 @@ class ReplayVAE(nn.Module):
         # .to(device) and state_dict() leave it out (as HNetLearner keeps its target).
         self.__dict__["decoder"] = FunctionalTarget(template)
         if hnet_decoder:
-            self.dec_hnet = build_hnet(cfg.hnet, self.decoder.num_params, max(1, num_tasks - 1))
+            self.dec_hnet = build_hnet(
+                cfg.hnet, self.decoder.num_params, max(1, num_tasks - 1), "replay.hnet", "decoder"
+            )
 
     @property
     def device(self) -> torch.device:
