@@ -368,6 +368,13 @@ def validate(cfg: Config) -> None:
     if cfg.num_threads is not None:
         _require(cfg.num_threads > 0, "num_threads", cfg.num_threads, "must be positive or null")
     _require(0 <= cfg.seed < 2**32, "seed", cfg.seed, "must be in [0, 2**32 - 1] (numpy's range)")
+    data_seed = cfg.benchmark.data_seed
+    _require(
+        0 <= data_seed < 2**32,
+        "benchmark.data_seed",
+        data_seed,
+        "must be in [0, 2**32 - 1] (numpy's range)",
+    )
     validate_cifar_fields(cfg)
     validate_baseline(cfg)
     validate_replay(cfg)
@@ -393,6 +400,7 @@ def validate_baseline(cfg: Config) -> None:
         for key in ("fisher_batch_size", "replay_mem_size", "lora_rank"):
             value = getattr(cfg.method, key)
             _require(value > 0, f"method.{key}", value, "must be a positive integer")
+        validate_baseline_strengths(cfg.method)
     else:
         _require(
             cfg.method.reset_optimizer,
@@ -400,6 +408,26 @@ def validate_baseline(cfg: Config) -> None:
             cfg.method.reset_optimizer,
             f"method.name={name} starts a fresh Adam state at every task (only the baselines "
             "can keep one); remove the override",
+        )
+
+
+def validate_baseline_strengths(method: MethodConfig) -> None:
+    """The baselines' strengths, temperatures and damping (null: the published value)."""
+    for key in ("ewc_lambda", "si_c", "lwf_alpha"):
+        value = getattr(method, key)
+        if value is not None:
+            ok = math.isfinite(value) and value >= 0
+            _require(ok, f"method.{key}", value, "must be a finite number >= 0, or null")
+    if method.ewc_gamma is not None:
+        ok = 0 <= method.ewc_gamma <= 1
+        _require(ok, "method.ewc_gamma", method.ewc_gamma, "must be in [0, 1], or null")
+    for key in ("si_epsilon", "lwf_temperature", "lora_alpha"):
+        value = getattr(method, key)
+        _require(
+            math.isfinite(value) and value > 0,
+            f"method.{key}",
+            value,
+            "must be a finite number > 0",
         )
 
 

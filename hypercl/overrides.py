@@ -118,6 +118,13 @@ def _unread_data_keys(cfg: Config) -> dict[str, str]:
     if bench not in CIFAR_STREAMS:
         for key in ("augment", "normalize", "train_subset", "test_subset"):
             unread[f"benchmark.{key}"] = f"only Split-CIFAR uses it (here: {bench.value}); {REMOVE}"
+    subsets = bench in CIFAR_STREAMS and (cfg.benchmark.train_subset or cfg.benchmark.test_subset)
+    if bench != BenchmarkName.perm_mnist and cfg.train.val_fraction == 0 and not subsets:
+        unread["benchmark.data_seed"] = (
+            f"{bench.value} without train.val_fraction or image subsets draws nothing from it "
+            f"(it seeds perm_mnist's permutations, the validation split and CIFAR's subsets); "
+            f"{REMOVE}"
+        )
     target = cfg.target.name
     if target != TargetName.mlp:
         for key in ("hidden", "activation"):

@@ -29,6 +29,12 @@ CASES = [
     ("method.beta=-1", "method.beta=-1.0 is invalid: must be a finite number >= 0.", 2),
     ("num_threads=0", "num_threads=0 is invalid: must be positive or null.", 2),
     ("seed=-1", "seed=-1 is invalid: must be in [0, 2**32 - 1] (numpy's range).", 2),
+    ("experiment=perm_mnist10_cl1 benchmark.data_seed=-3", "benchmark.data_seed=-3 is invalid: "
+     "must be in [0, 2**32 - 1] (numpy's range).", 2),
+    ("method=lwf method.lwf_temperature=0", "method.lwf_temperature=0.0 is invalid: must be a "
+     "finite number > 0.", 2),
+    ("method=ewc method.ewc_lambda=-1", "method.ewc_lambda=-1.0 is invalid: must be a finite "
+     "number >= 0, or null.", 2),
     ("train.batch_size=20000", "hypercl: config error: train.batch_size=20000 is invalid: "
      "larger than task 3's 11263 training samples (after the validation split); choose at "
      "most 11263.", 2),

@@ -60,6 +60,9 @@ def refusal(*overrides: str) -> str | None:
         (("method=hnet_replay", "replay.hnet.kind=full", "replay.hnet.chunk_size=50"),
          "replay.hnet.chunk_size=50 has no effect: replay.hnet.kind=full makes all weights at "
          "once, without chunks; remove the override."),
+        (("benchmark.data_seed=3",), "benchmark.data_seed=3 has no effect: split_mnist without "
+         "train.val_fraction or image subsets draws nothing from it (it seeds perm_mnist's "
+         "permutations, the validation split and CIFAR's subsets); remove the override."),
         (("logger.project=x",), "logger.project=x has no effect: logger=none logs nowhere; add "
          "logger=wandb to use it."),
     ],
@@ -77,6 +80,7 @@ def test_an_override_the_run_does_not_read_is_refused(overrides, message):
          "method.lookahead=false", "replay.kd_temperature=3"),
         ("experiment=split_mnist_cl2", "method.task_inference=tir", "replay.dec_hidden_tir=[5]"),
         ("experiment=perm_mnist10_cl1", "benchmark.padding=0", "benchmark.data_seed=3"),
+        ("train.val_fraction=0.1", "benchmark.data_seed=3"),
         ("experiment=split_cifar10_100_resnet32_smoke", "target.per_task_bn=false",
          "benchmark.augment=false"),
         ("logger=wandb", "logger.project=x", "seed=2"),
