@@ -24,9 +24,11 @@
 #                  (Permuted-MNIST-10 with the official code's defaults, 5000 it/task)
 #   OFFICIAL_CSV_DIR  where the CSV goes (default results/official; a long queue writes it
 #                  beside its runs and the rows are copied into results/official/ to commit)
-#   OFFICIAL_BATCHED_ENT  1 (default): the patched, batched ENT test (same per-sample
-#                  entropies, one batch per task; see PATCHES.md); 0: the original
-#                  batch-size-1 loop (about 5 min of CPU per run's tests).
+#   OFFICIAL_BATCHED_ENT  1 (default): the patched, batched tests (ENT in CL2/CL3: same
+#                  per-sample entropies, one batch per task; CL1: --test_batch_size batches,
+#                  the task being given; see PATCHES.md); 0: the original batch-size-1 loop
+#                  (about 5 min of CPU per Split-MNIST run's tests; on Permuted-MNIST-10 CL1
+#                  about 30 min a task, and its memory grew to 22.4 GB in the first test).
 #
 # Patches (scripts/official_hypercl.patch, described in $OFFICIAL_DIR/PATCHES.md) only make
 # the 2019 code run with torch 2.x / numpy 2.x / matplotlib 3.x without tensorboardX or
