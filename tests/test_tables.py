@@ -415,3 +415,17 @@ def test_committed_hypernetwork_rows_are_stale_exactly_when_their_runs_are():
         assert (r.code != "") == stale, (r.benchmark, r.scenario, r.code)
     cl1 = rows[(rows["benchmark"] == "split_mnist") & (rows["scenario"] == "cl1")]
     assert cl1["code"].iloc[0] == ""
+
+
+@pytest.mark.parametrize("which", ["absent", "empty"])
+def test_a_runs_directory_without_results_is_an_error(which, tmp_path, capsys):
+    from hypercl.report.tables import main
+
+    runs = tmp_path / which
+    if which == "empty":
+        runs.mkdir()
+    with pytest.raises(SystemExit) as stop:
+        main([str(runs), "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: no results.json under {runs}\n")
+    assert not (tmp_path / "out").exists()

@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         "<!-- results:end --> with the hypernetwork rows (e.g. README.md)",
     )
     args = parser.parse_args(argv)
+    if not any(args.runs_dir.rglob("results.json")):
+        parser.error(f"no results.json under {args.runs_dir}")
     try:
         paths = build(
             args.runs_dir,
