@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from avalanche_mnist import avalanche_perm_mnist, avalanche_split_mnist
 from test_train_run import compose_config
 
@@ -26,11 +27,13 @@ from hypercl.experiment import run
 
 HERE = Path(__file__).parent
 # Bit-identity holds on one kind of CPU: float kernels round differently on others (an Intel
-# Xeon with AVX-512 gives other matrices than the AMD EPYC that recorded the first file).
-# Each file names the CPU it was recorded on; a CPU with no file of its own skips the test,
-# and so does a configuration that its file lacks (cifar_smoke is recorded on the Intel Xeon
-# only since the ZenkeNet presets changed at fingerprint 86aa3a4a2610: re-record it on an AMD
-# EPYC when one is at hand).
+# Xeon with AVX-512 gives other matrices than the AMD EPYC that recorded the first file, and
+# an AMD EPYC with AVX2 only differs from that one in 3 of 9 configurations). Each file names
+# the CPU model it was recorded on and, since 2026-12-01, torch's CPU capability (the vector
+# kernels it runs). A CPU takes the file of its model and capability, else the one of its
+# model that records no capability (tests/reference_matrices.json, whose capability is
+# unknown); a CPU with neither skips the test, and so does a configuration its file lacks.
+# A new kind of CPU: tests/record_reference_matrices.py, with code an existing file certifies.
 REFERENCES = [json.loads(p.read_text()) for p in sorted(HERE.glob("reference_matrices*.json"))]
 
 
@@ -42,7 +45,11 @@ def cpu_model() -> str:
 
 
 def recorded_for_this_cpu() -> dict | None:
-    return next((r for r in REFERENCES if r["recorded_on"] in cpu_model()), None)
+    """The reference file for this CPU's model and capability (see REFERENCES), or None."""
+    ours = [r for r in REFERENCES if r["recorded_on"] in cpu_model()]
+    capability = torch.backends.cpu.get_cpu_capability()
+    exact = [r for r in ours if r.get("cpu_capability") == capability]
+    return (exact or [r for r in ours if "cpu_capability" not in r] or [None])[0]
 
 
 NAMES = sorted({name for r in REFERENCES for name in r["runs"]})
@@ -54,8 +61,9 @@ def test_accuracy_matrix_is_bit_identical_to_the_recorded_one(
 ):
     reference = recorded_for_this_cpu()
     if reference is None:
-        on = ", ".join(r["recorded_on"] for r in REFERENCES)
-        pytest.skip(f"matrices recorded on {on} only; this CPU is {cpu_model()!r}")
+        on = ", ".join(f"{r['recorded_on']} ({r.get('cpu_capability', '?')})" for r in REFERENCES)
+        this = f"{cpu_model()!r} ({torch.backends.cpu.get_cpu_capability()})"
+        pytest.skip(f"matrices recorded on {on} only; this CPU is {this}")
     if name not in reference["runs"]:
         pytest.skip(f"{name} is not recorded for {reference['recorded_on']}")
     monkeypatch.setattr(benchmarks, "split_mnist", avalanche_split_mnist)
