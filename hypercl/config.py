@@ -367,14 +367,8 @@ def validate(cfg: Config) -> None:
         )
     if cfg.num_threads is not None:
         _require(cfg.num_threads > 0, "num_threads", cfg.num_threads, "must be positive or null")
-    _require(0 <= cfg.seed < 2**32, "seed", cfg.seed, "must be in [0, 2**32 - 1] (numpy's range)")
-    data_seed = cfg.benchmark.data_seed
-    _require(
-        0 <= data_seed < 2**32,
-        "benchmark.data_seed",
-        data_seed,
-        "must be in [0, 2**32 - 1] (numpy's range)",
-    )
+    for key, seed in {"seed": cfg.seed, "benchmark.data_seed": cfg.benchmark.data_seed}.items():
+        _require(0 <= seed < 2**32, key, seed, "must be in [0, 2**32 - 1] (numpy's range)")
     validate_cifar_fields(cfg)
     validate_baseline(cfg)
     validate_replay(cfg)

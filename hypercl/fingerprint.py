@@ -194,6 +194,13 @@ EQUIVALENT: tuple[Declaration, ...] = (
         "tests/test_same_results.py: all 10 configurations bit-identical on the Intel Xeon; "
         "checks before the run starts, which raise or do nothing",
     ),
+    (
+        "811780c3f1d1",  # f4bd440
+        "0c9b7545b1f7",  # one VAE phase call for HNET+TIR and HNET+R; one loop for the seeds
+        "tests/test_same_results.py: all 10 configurations bit-identical on an AMD EPYC (AVX2) "
+        "to tests/reference_matrices_amd_epyc_avx2.json, recorded at 811780c3f1d1; "
+        "the same calls in the same order, moved into replay/training.py",
+    ),
 )
 
 

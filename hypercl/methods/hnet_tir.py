@@ -28,7 +28,7 @@ from hypercl.methods.cuda_graph import graphed_if
 from hypercl.methods.hnet import HNetMethod
 from hypercl.methods.inference import head_logits
 from hypercl.metrics import count_params
-from hypercl.replay.training import VAETrainer, adam, phase_logger
+from hypercl.replay.training import VAETrainer, adam, phase_logger, vae_iters
 from hypercl.replay.vae import ReplayVAE, plain_mlp, replay_size
 
 
@@ -69,11 +69,6 @@ class HNetTIRMethod:
         """Task 1 trains no inference net (one task: nothing to tell apart)."""
         return self.classifier_iters(task_id) if task_id > 0 else 0
 
-    def vae_iters(self, task_id: int) -> int:
-        if task_id == self.num_tasks - 1:
-            return 0
-        return self.cfg.replay.iters_per_task or self.classifier_iters(task_id)
-
     def num_iters(self, task_id: int) -> int:
         """The classifier's steps (the inference net's and the VAE's are logged apart,
         see ``phase_logger``)."""
@@ -87,13 +82,8 @@ class HNetTIRMethod:
         self.train_infer_net(
             task_id, data, phase_logger("task-inference net", task_id, iters, log_every, lower)
         )
-        iters = self.vae_iters(task_id)
-        self.vae_trainer.train_task(
-            task_id,
-            data,
-            iters,
-            phase_logger("VAE", task_id, iters, log_every, self.vae_trainer.keys_to_lower()),
-        )
+        iters = vae_iters(self.cfg.replay, task_id, self.num_tasks, self.classifier_iters(task_id))
+        self.vae_trainer.train_logged(task_id, data, iters, log_every)
 
     def train_infer_net(self, task_id: int, data: TaskData, on_step: OnStep) -> None:
         """The task-inference net on task ``task_id`` plus replay of the earlier tasks."""

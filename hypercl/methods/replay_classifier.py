@@ -35,7 +35,7 @@ from hypercl.methods.base import OnStep
 from hypercl.methods.cuda_graph import graphed_if
 from hypercl.metrics import count_params
 from hypercl.nets.heads import Heads
-from hypercl.replay.training import VAETrainer, adam, phase_logger
+from hypercl.replay.training import VAETrainer, adam, vae_iters
 from hypercl.replay.vae import ReplayVAE, plain_mlp, replay_size
 
 
@@ -84,12 +84,6 @@ class ReplayClassifierMethod:
     def classifier_iters(self, task_id: int) -> int:
         return self.cfg.train.task_iters(len(self.tasks[task_id].y_train))
 
-    def vae_iters(self, task_id: int) -> int:
-        """VAE steps after task ``task_id``: none after the last task."""
-        if task_id == self.num_tasks - 1:
-            return 0
-        return self.cfg.replay.iters_per_task or self.classifier_iters(task_id)
-
     def num_iters(self, task_id: int) -> int:
         """The classifier's steps (the VAE's are logged apart, see ``phase_logger``)."""
         return self.classifier_iters(task_id)
@@ -104,14 +98,8 @@ class ReplayClassifierMethod:
     def train_task(self, task_id: int, on_step: OnStep, start_step: int) -> None:
         data = self.tasks[task_id]
         self.train_classifier(task_id, data, on_step)
-        iters = self.vae_iters(task_id)
-        log_every = self.cfg.train.log_every
-        self.vae_trainer.train_task(
-            task_id,
-            data,
-            iters,
-            phase_logger("VAE", task_id, iters, log_every, self.vae_trainer.keys_to_lower()),
-        )
+        iters = vae_iters(self.cfg.replay, task_id, self.num_tasks, self.classifier_iters(task_id))
+        self.vae_trainer.train_logged(task_id, data, iters, self.cfg.train.log_every)
 
     def train_classifier(self, task_id: int, data: TaskData, on_step: OnStep) -> None:
         cfg, device, vae = self.cfg, next(self.net.parameters()).device, self.vae

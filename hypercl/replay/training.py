@@ -80,6 +80,14 @@ def adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True, capturable=capturable)
 
 
+def vae_iters(cfg: ReplayConfig, task_id: int, num_tasks: int, classifier_iters: int) -> int:
+    """The VAE's steps after task ``task_id``: ``replay.iters_per_task``, else the
+    classifier's; none after the last task (no later task replays it)."""
+    if task_id == num_tasks - 1:
+        return 0
+    return cfg.iters_per_task or classifier_iters
+
+
 class VAETrainer:
     """Trains a :class:`ReplayVAE` one task at a time.
 
@@ -112,6 +120,14 @@ class VAETrainer:
         if self.vae.dec_hnet is not None:
             keys += ["dec_emb_lr", "beta"]
         return {f"replay.{k}": getattr(self.cfg, k) for k in keys}
+
+    def train_logged(self, task_id: int, data: TaskData, num_iters: int, log_every: int) -> None:
+        """:meth:`train_task`, logged (and stopped on a signal) as the phase ``VAE`` of
+        :func:`phase_logger`."""
+        lower = self.keys_to_lower()
+        self.train_task(
+            task_id, data, num_iters, phase_logger("VAE", task_id, num_iters, log_every, lower)
+        )
 
     def train_task(
         self, task_id: int, data: TaskData, num_iters: int, on_step: StepCallback | None = None
