@@ -384,7 +384,15 @@ def validate_baseline(cfg: Config) -> None:
             cfg.method.beta,
             f"method.name={name} trains without the output regularizer; set method.beta=0",
         )
-    if cfg.method.name not in HNET_METHODS:
+    if cfg.method.name in HNET_METHODS:
+        _require(
+            cfg.method.reset_optimizer,
+            "method.reset_optimizer",
+            cfg.method.reset_optimizer,
+            f"method.name={name} starts a fresh Adam state at every task (only the baselines "
+            "can keep one); remove the override",
+        )
+    elif cfg.method.name not in REPLAY_METHODS:  # the replay methods: validate_replay
         _require(
             cfg.target.name == TargetName.mlp,
             "target.name",
@@ -395,14 +403,6 @@ def validate_baseline(cfg: Config) -> None:
             value = getattr(cfg.method, key)
             _require(value > 0, f"method.{key}", value, "must be a positive integer")
         validate_baseline_strengths(cfg.method)
-    else:
-        _require(
-            cfg.method.reset_optimizer,
-            "method.reset_optimizer",
-            cfg.method.reset_optimizer,
-            f"method.name={name} starts a fresh Adam state at every task (only the baselines "
-            "can keep one); remove the override",
-        )
 
 
 def validate_baseline_strengths(method: MethodConfig) -> None:

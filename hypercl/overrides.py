@@ -87,10 +87,10 @@ def _unread_replay_keys(cfg: Config) -> dict[str, str]:
     """``replay.*``: read only by runs that train the replay VAE, and in part by method."""
     name = cfg.method.name
     if not uses_replay(cfg):
+        where = f" in {cfg.scenario.value.upper()}" if name == M.hnet else ""
         return {
-            "replay": f"method={name.value} in {cfg.scenario.value.upper()} trains no replay "
-            "model (method=hnet_replay, method=dgr and, in CL2/CL3, method.task_inference=tir "
-            f"do); {REMOVE}"
+            "replay": f"method={name.value}{where} trains no replay model (method=hnet_replay, "
+            f"method=dgr and, in CL2/CL3, method.task_inference=tir do); {REMOVE}"
         }
     unread = {}
     if name == M.hnet and cfg.method.task_inference == TaskInference.tir:

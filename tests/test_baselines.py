@@ -77,6 +77,11 @@ def test_finetune_shares_bn_statistics_and_has_no_regularizer():
             "the MLP target; use target=mlp.",
         ),
         (
+            ["method=hnet_replay", "target=zenkenet"],
+            "target.name='zenkenet' is invalid: method.name=hnet_replay with generative replay "
+            "runs MLPs; use target=mlp.",
+        ),
+        (
             ["experiment=split_cifar10_100_resnet32_from_scratch", "method.beta=0.05"],
             "method.beta=0.05 is invalid: method.name=from_scratch trains without the output "
             "regularizer; set method.beta=0.",

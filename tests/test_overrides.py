@@ -41,6 +41,10 @@ def refusal(*overrides: str) -> str | None:
         (("experiment=split_mnist_cl3", "replay.beta=0.1"), "replay.beta=0.1 has no effect: "
          "method=hnet in CL3 trains no replay model (method=hnet_replay, method=dgr and, in "
          "CL2/CL3, method.task_inference=tir do); remove the override."),
+        (("experiment=split_mnist_cl3", "method=finetune", "replay.beta=0.1"),
+         "replay.beta=0.1 has no effect: method=finetune trains no replay model "
+         "(method=hnet_replay, method=dgr and, in CL2/CL3, method.task_inference=tir do); "
+         "remove the override."),
         (("experiment=split_mnist_cl3", "method=dgr", "replay.hnet.hidden=[5]"),
          "replay.hnet.hidden=[5] has no effect: method=dgr's decoder is a plain network; "
          "remove the override."),
