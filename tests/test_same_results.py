@@ -31,8 +31,10 @@ HERE = Path(__file__).parent
 # an AMD EPYC with AVX2 only differs from that one in 3 of 9 configurations). Each file names
 # the CPU model it was recorded on and, since 2026-12-01, torch's CPU capability (the vector
 # kernels it runs). A CPU takes the file of its model and capability, else the one of its
-# model that records no capability (tests/reference_matrices.json, whose capability is
-# unknown); a CPU with neither skips the test, and so does a configuration its file lacks.
+# model that records no capability; a CPU with neither skips the test, and so does a
+# configuration its file lacks. tests/reference_matrices.json was recorded without one; its
+# AVX512 was added on 2026-12-02, when all 9 of its MNIST matrices came out bit-identical on
+# an AMD EPYC with AVX512 (its cifar_smoke entry was recorded there then).
 # A new kind of CPU: tests/record_reference_matrices.py, with code an existing file certifies.
 REFERENCES = [json.loads(p.read_text()) for p in sorted(HERE.glob("reference_matrices*.json"))]
 
