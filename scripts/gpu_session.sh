@@ -12,7 +12,6 @@
 #     DEADLINE_S=99999 OUT=/tmp/out WORK=/tmp/w scripts/gpu_session.sh   # a quick check on CPU
 #
 # Needs the venv (pip install -e .) and the data (python ../shared/data/restore.py data).
-# Jobs whose summary is committed are skipped (RERUN=1 runs them again).
 # Expected seconds per job, alone on an H100, from results/bench_gpu_full_runs.md
 # (perm_mnist10_cl1: 78 s) and results/bench_gpu.md (ZenkeNet: 2.7 ms a step, 23,200 steps),
 # with margin for CL2/CL3 evaluation, replay's three models and the jobs sharing the GPU.
@@ -70,13 +69,13 @@ fi
 run_job() {
   local expected set path overrides
   read -r expected set path overrides <<< "$1"
+  if [[ -z $RERUN && -f $REPO/results/runs/$set/$path/results.json ]]; then
+    echo "skip (committed: results/runs/$set/$path): $set/$path"
+    return 0
+  fi
   local left=$((DEADLINE_S - ($(date +%s) - START)))
   if ((left < expected)); then
     echo "skip (only $left s left): $set/$path"
-    return 0
-  fi
-  if [[ -z $RERUN && -f $REPO/results/runs/$set/$path/results.json ]]; then
-    echo "skip (committed: results/runs/$set/$path): $set/$path"
     return 0
   fi
   local dir=$WORK/$set/$path log threads=num_threads=$THREADS
