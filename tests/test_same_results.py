@@ -29,12 +29,11 @@ HERE = Path(__file__).parent
 # Bit-identity holds on one kind of CPU: float kernels round differently on others (an Intel
 # Xeon with AVX-512 gives other matrices than the AMD EPYC that recorded the first file, and
 # an AMD EPYC with AVX2 only differs from that one in 3 of 9 configurations). Each file names
-# the CPU model it was recorded on and, since 2026-12-01, torch's CPU capability (the vector
-# kernels it runs). A CPU takes the file of its model and capability, else the one of its
-# model that records no capability; a CPU with neither skips the test, and so does a
-# configuration its file lacks. tests/reference_matrices.json was recorded without one; its
-# AVX512 was added on 2026-12-02, when all 9 of its MNIST matrices came out bit-identical on
-# an AMD EPYC with AVX512 (its cifar_smoke entry was recorded there then).
+# the CPU model it was recorded on and torch's CPU capability (the vector kernels it runs).
+# A CPU takes the file of its model and capability; a CPU without one skips the test, and so
+# does a configuration its file lacks. tests/reference_matrices.json was recorded without a
+# capability; its AVX512 was added on 2026-12-02, when all 9 of its MNIST matrices came out
+# bit-identical on an AMD EPYC with AVX512 (its cifar_smoke entry was recorded there then).
 # A new kind of CPU: tests/record_reference_matrices.py, with code an existing file certifies.
 REFERENCES = [json.loads(p.read_text()) for p in sorted(HERE.glob("reference_matrices*.json"))]
 
@@ -48,10 +47,13 @@ def cpu_model() -> str:
 
 def recorded_for_this_cpu() -> dict | None:
     """The reference file for this CPU's model and capability (see REFERENCES), or None."""
-    ours = [r for r in REFERENCES if r["recorded_on"] in cpu_model()]
     capability = torch.backends.cpu.get_cpu_capability()
-    exact = [r for r in ours if r.get("cpu_capability") == capability]
-    return (exact or [r for r in ours if "cpu_capability" not in r] or [None])[0]
+    ours = [
+        r
+        for r in REFERENCES
+        if r["recorded_on"] in cpu_model() and r["cpu_capability"] == capability
+    ]
+    return ours[0] if ours else None
 
 
 NAMES = sorted({name for r in REFERENCES for name in r["runs"]})
@@ -63,7 +65,7 @@ def test_accuracy_matrix_is_bit_identical_to_the_recorded_one(
 ):
     reference = recorded_for_this_cpu()
     if reference is None:
-        on = ", ".join(f"{r['recorded_on']} ({r.get('cpu_capability', '?')})" for r in REFERENCES)
+        on = ", ".join(f"{r['recorded_on']} ({r['cpu_capability']})" for r in REFERENCES)
         this = f"{cpu_model()!r} ({torch.backends.cpu.get_cpu_capability()})"
         pytest.skip(f"matrices recorded on {on} only; this CPU is {this}")
     if name not in reference["runs"]:
