@@ -22,6 +22,7 @@
 #                  classifier learns each task from its real data alone; a diagnostic)
 #   OFFICIAL_BENCHMARK  split (default): train_splitMNIST.py; perm: train_permutedMNIST.py
 #                  (Permuted-MNIST-10 with the official code's defaults, 5000 it/task)
+#   PYTHON         the interpreter (default python; python3 on the device machine)
 #   OFFICIAL_CSV_DIR  where the CSV goes (default results/official; a long queue writes it
 #                  beside its runs and the rows are copied into results/official/ to commit)
 #   OFFICIAL_BATCHED_ENT  1 (default): the patched, batched tests (ENT in CL2/CL3: same
@@ -42,6 +43,7 @@ OFFICIAL_DIR="${OFFICIAL_DIR:-/work/official/hypercl}"
 MNIST_RAW="${MNIST_RAW:-$REPO_ROOT/data/MNIST/raw}"
 PATCH="$REPO_ROOT/scripts/official_hypercl.patch"
 OFFICIAL_METHOD="${OFFICIAL_METHOD:-ent}"
+PYTHON="${PYTHON:-python}"
 case "$OFFICIAL_METHOD" in
   ent) METHOD_FLAGS=(--infer_task_id --infer_with_entropy) ;;
   r) METHOD_FLAGS=() ;;
@@ -74,12 +76,18 @@ setup() {
   mkdir -p "$OFFICIAL_DIR"
   git -C "$OFFICIAL_SRC" archive "$COMMIT" | tar -x -C "$OFFICIAL_DIR"
   (cd "$OFFICIAL_DIR" && git apply "$PATCH")
-  mkdir -p "$OFFICIAL_DIR/datasets/MNIST"  # the code reads ../datasets/MNIST/*.gz from mnist/
+  link_data
+  echo "official code at $OFFICIAL_DIR (commit $COMMIT, patched)"
+}
+
+# The code reads ../datasets/MNIST/*.gz from mnist/: links to MNIST_RAW, made again before
+# every run (a copy moved to another machine, as scripts/device/bundle.sh does, keeps working).
+link_data() {
+  mkdir -p "$OFFICIAL_DIR/datasets/MNIST"
   for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz \
     t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
-    ln -sf "$MNIST_RAW/$f" "$OFFICIAL_DIR/datasets/MNIST/$f"
+    ln -sfn "$MNIST_RAW/$f" "$OFFICIAL_DIR/datasets/MNIST/$f"
   done
-  echo "official code at $OFFICIAL_DIR (commit $COMMIT, patched)"
 }
 
 # One run: scenario (1|2|3; CL1: task given, no inference), n_iter, seed -> a CSV row.
@@ -90,11 +98,11 @@ run_one() {
   mkdir -p "$(dirname "$out")"
   local t0 t1
   t0=$(date +%s.%N)
-  (cd "$OFFICIAL_DIR/mnist" && python "$SCRIPT" ${METHOD_FLAGS[@]+"${METHOD_FLAGS[@]}"} \
+  (cd "$OFFICIAL_DIR/mnist" && "$PYTHON" "$SCRIPT" ${METHOD_FLAGS[@]+"${METHOD_FLAGS[@]}"} \
     --cl_scenario "$scen" --n_iter "$n_iter" --random_seed "$seed" \
     --out_dir "$out") >"$out.log" 2>&1
   t1=$(date +%s.%N)
-  python - "$out/performance_overview.txt" "$scen" "$seed" "$n_iter" "$t0" "$t1" "$CSV" <<'EOF'
+  "$PYTHON" - "$out/performance_overview.txt" "$scen" "$seed" "$n_iter" "$t0" "$t1" "$CSV" <<'EOF'
 import csv, os, re, sys
 import torch
 from hypercl.environment import hardware_name
@@ -116,7 +124,8 @@ row = {
     "task_infer_acc_per_task": " ".join(f"{a:.4f}" for a in ti),
     "wall_s": f"{float(t1) - float(t0):.1f}",
     "torch": torch.__version__,
-    "hardware": f"{hardware_name(torch.device('cpu'))}, 1 thread",
+    # the official code trains on a GPU whenever torch sees one (it has --no_cuda)
+    "hardware": f"{hardware_name(torch.device('cuda' if torch.cuda.is_available() else 'cpu'))}, 1 thread",
     "batched_ent_test": os.environ.get("OFFICIAL_BATCHED_ENT", "0") if infers else "",
 }
 new = not os.path.exists(csv_path)
@@ -135,6 +144,7 @@ case "${1:-}" in
   run)
     shift
     [ -d "$OFFICIAL_DIR/mnist" ] || setup  # a fresh machine: set the copy up first
+    link_data
     scen=$1 n_iter=$2
     shift 2
     for seed in "$@"; do

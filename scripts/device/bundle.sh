@@ -3,8 +3,9 @@
 # machine cannot fetch. It has python3 with torch, numpy, pandas and matplotlib, but no
 # hydra-core, avalanche-lib or pytest and no internet; the device tool sends at most 64 MiB
 # per call, of which about 43 MB are left for carried files beside this checkout. So: one boot
-# archive (the missing pure-Python packages from this venv, a stand-in for wandb, MNIST and the
-# data restore script) and the packed CIFAR split in parts, one folder per call, each carried alone:
+# archive (the missing pure-Python packages from this venv, a stand-in for wandb, MNIST, the
+# data restore script and the patched official code) and the packed CIFAR split in parts,
+# one folder per call, each carried alone:
 #   .gpucall/  boot.tgz, part p1    -> bash scripts/device/first.sh [DEADLINE_S PARALLEL ONLY]
 #   .gpuc2/ .. .gpucN/  a part each -> cp .gpucK/pK /root/stage/
 #   .gpucf/    the last part        -> bash scripts/device/last.sh DEADLINE_S PARALLEL ONLY
@@ -32,7 +33,15 @@ printf '"""A stand-in for wandb, absent there: avalanche-lib imports it when imp
   > "$STAGE/site/wandb/__init__.py"
 find "$STAGE/site" -name __pycache__ -prune -exec rm -rf {} +
 cp -r "$SHARED/mnist" "$SHARED/restore.py" "$STAGE/sd/"
-tar czf "$STAGE/boot.tgz" -C "$STAGE" site sd
+# The official code, patched (scripts/official_hypercl.sh setup; about 1 MB), for
+# gpu_session.sh's official Permuted-MNIST-10 jobs; its data links are made there.
+official=()
+if OFFICIAL_DIR="$STAGE/official" scripts/official_hypercl.sh setup > /dev/null; then
+  rm -rf "$STAGE/official/datasets" && official=(official)
+else
+  echo "bundle: no official code packed (set OFFICIAL_SRC), so its jobs will fail there" >&2
+fi
+tar czf "$STAGE/boot.tgz" -C "$STAGE" site sd ${official[@]+"${official[@]}"}
 tar cf "$STAGE/cifar.tar" -C "$SHARED" cifar10 cifar100
 
 boot=$(stat -c %s "$STAGE/boot.tgz")
