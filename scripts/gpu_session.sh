@@ -77,18 +77,23 @@ if [[ -n $ONLY ]]; then
   JOBS=("${kept[@]}")
 fi
 
+# committed SET PATH OVERRIDES: true when the job's result is in git already: its run summary
+# results/runs/<set>/<path>/results.json, or for an official job (OVERRIDES: SCENARIO N_ITER
+# SEED) its row in results/official/perm_mnist10_ent.csv (cl<S>,seed,n_iter,...).
+committed() {
+  if [[ $1 == official ]]; then
+    local scen n_iter seed
+    read -r scen n_iter seed <<< "$3"
+    grep -q "^cl$scen,$seed,$n_iter," "$REPO/results/official/perm_mnist10_ent.csv" 2> /dev/null
+  else
+    [[ -f $REPO/results/runs/$1/$2/results.json ]]
+  fi
+}
 run_job() {
   local expected set path overrides
   read -r expected set path overrides <<< "$1"
-  if [[ -z $RERUN && -f $REPO/results/runs/$set/$path/results.json ]]; then
-    echo "skip (committed: results/runs/$set/$path): $set/$path"
-    return 0
-  fi
-  local scen n_iter seed
-  read -r scen n_iter seed <<< "$overrides"  # an official job's arguments (CSV: cl<S>,seed,n_iter)
-  if [[ $set == official && -z $RERUN ]] && grep -q "^cl$scen,$seed,$n_iter," \
-    "$REPO/results/official/perm_mnist10_ent.csv" 2> /dev/null; then
-    echo "skip (committed: results/official/perm_mnist10_ent.csv): $set/$path"
+  if [[ -z $RERUN ]] && committed "$set" "$path" "$overrides"; then
+    echo "skip (committed): $set/$path"
     return 0
   fi
   local left=$((DEADLINE_S - ($(date +%s) - START)))
@@ -135,7 +140,7 @@ pack() {  # $WORK/back and the logs -> $OUT/gpu_runs.tar.gz, replaced whole (one
 }
 COLLECT="$(cd "$(dirname "$0")" && pwd)/collect_runs.sh"
 export COLLECT PYTHON
-export -f run_job pack
+export -f committed run_job pack
 mkdir -p "$WORK/back"
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || lscpu | grep 'Model name'; } \
   > "$WORK/back/hardware.txt" 2>&1
