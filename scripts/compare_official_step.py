@@ -166,6 +166,11 @@ class _FixedBatches:
 
 def official_modules(official_dir: Path):
     """Import the patched official code (its scripts expect to run from ``mnist/``)."""
+    if not (official_dir / "mnist" / "train_splitMNIST.py").is_file():
+        sys.exit(
+            f"no official code at {official_dir}: run `scripts/official_hypercl.sh setup` "
+            "(or pass --official-dir DIR, a patched copy of chrhenning/hypercl@e325678)"
+        )
     os.chdir(official_dir / "mnist")
     sys.path[:0] = [str(official_dir), str(official_dir / "mnist")]
     from mnist import train_args, train_utils
