@@ -1,7 +1,7 @@
 """Numerical check of our Permuted-MNIST-10 HNET training step against the official code's.
 
 Reading both codes side by side (results/official/comparison_perm.md) found no difference;
-this script checks it by computation, on CPU, in three parts:
+this script checks it by computation, on CPU, in four parts:
 
 1. **Data.** For each of the first ``--tasks`` tasks, the official data handler's test
    images (``PermutedMNISTList``, padded, permuted, through its own transforms) against our
@@ -16,11 +16,14 @@ this script checks it by computation, on CPU, in three parts:
    After each task: ``rel`` = ||u_ours - u_off|| / ||u_off||, u being each code's change of
    all hypernetwork parameters since the start. Controls: ours with the lookahead off, and
    ours without the regularizer (beta 0), show how far ``rel`` moves when one piece of the
-   step differs.
+   step differs; ours with the official lookahead formula and ours with the ``direct``
+   regularizer (rounding only) show what the remaining difference is.
+4. **Lookahead formula.** Along one full task of ours, how far the official lookahead
+   formula's dtheta is from torch's, step by step (``--profile-task1-steps 0`` skips it).
 
 Usage (venv active, the official copy set up by ``scripts/official_hypercl.sh setup``)::
 
-    python scripts/compare_official_step.py --tasks 3 --steps 50 --seed 1 \
+    python scripts/compare_official_step.py --tasks 3 --steps 5 --seed 1 \
         --out results/official/perm_step_equivalence.md
 """
 
@@ -190,37 +193,41 @@ def official_config(train_args, set_default, steps: int, seed: int):
     return config
 
 
-def copy_official_into_ours(hnet_off, learner: HNetLearner) -> None:
-    """Our chunked hnet's parameters := the official one's (theta order: chunk embs,
-    hidden W, b, W, b, output W [C, h] (ours stores W^T), b; then the task embeddings)."""
+# Our chunked hnet's shared parameters, in the order of the official ``theta`` (chunk embs,
+# hidden W, b, W, b, output W, b); ours stores the output W transposed.
+OUR_THETA = ["chunk_embs", "trunk.0.weight", "trunk.0.bias", "trunk.2.weight", "trunk.2.bias",
+             "head.weight_t", "head.bias"]  # fmt: skip
+
+
+def official_in_our_layout(hnet_off) -> list[torch.Tensor]:
+    """The official hnet's parameters as ours hold them: OUR_THETA, then the task embeddings."""
     theta = [p.detach() for p in hnet_off.theta]
-    ours = learner.hnet
-    names = ["chunk_embs", "trunk.0.weight", "trunk.0.bias", "trunk.2.weight", "trunk.2.bias"]
-    params = dict(ours.named_parameters())
+    theta[5] = theta[5].T  # output W [C, h] -> our W^T [h, C]
+    return theta + [hnet_off.get_task_emb(i).detach() for i in range(hnet_off.num_task_embs)]
+
+
+def ours_in_order(learner: HNetLearner) -> list[torch.Tensor]:
+    """Our hnet's parameters: OUR_THETA, then the task embeddings."""
+    params = dict(learner.hnet.named_parameters())
+    return [params[n] for n in OUR_THETA] + list(learner.hnet.task_embs)
+
+
+def copy_official_into_ours(hnet_off, learner: HNetLearner) -> None:
+    """Our hnet's parameters := the official one's."""
     with torch.no_grad():
-        for name, value in zip(names, theta[:5], strict=True):
-            params[name].copy_(value)
-        params["head.weight_t"].copy_(theta[5].T)
-        params["head.bias"].copy_(theta[6])
-        for i, emb in enumerate(ours.task_embs):
-            emb.copy_(hnet_off.get_task_emb(i).detach())
+        for mine, theirs in zip(ours_in_order(learner), official_in_our_layout(hnet_off),
+                                strict=True):  # fmt: skip
+            mine.copy_(theirs)
 
 
 def flat_official(hnet_off) -> torch.Tensor:
-    """All official hnet parameters in our order, W as our W^T: [P]."""
-    theta = [p.detach() for p in hnet_off.theta]
-    parts = [*theta[:5], theta[5].T, theta[6]]
-    parts += [hnet_off.get_task_emb(i).detach() for i in range(hnet_off.num_task_embs)]
-    return torch.cat([p.reshape(-1) for p in parts])
+    """All official hnet parameters in our layout, flat: [P]."""
+    return torch.cat([p.reshape(-1) for p in official_in_our_layout(hnet_off)])
 
 
 def flat_ours(learner: HNetLearner) -> torch.Tensor:
-    params = dict(learner.hnet.named_parameters())
-    order = ["chunk_embs", "trunk.0.weight", "trunk.0.bias", "trunk.2.weight", "trunk.2.bias",
-             "head.weight_t", "head.bias"]  # fmt: skip
-    parts = [params[n].detach() for n in order]
-    parts += [e.detach() for e in learner.hnet.task_embs]
-    return torch.cat([p.reshape(-1) for p in parts])
+    """All our hnet parameters, flat: [P] (the order of :func:`flat_official`)."""
+    return torch.cat([p.detach().reshape(-1) for p in ours_in_order(learner)])
 
 
 def row_multiset(x: torch.Tensor) -> list[bytes]:
@@ -233,7 +240,7 @@ def main() -> None:
     parser.add_argument("--official-dir", type=Path, default=Path("/work/official/hypercl"))
     parser.add_argument("--data-dir", type=Path, default=REPO / "data")
     parser.add_argument("--tasks", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--profile-task1-steps",
