@@ -93,6 +93,15 @@ class TaskInference(str, Enum):
     tir = "tir"  # HNET+TIR: a task-inference MLP trained with generative replay
 
 
+class LookaheadAdam(str, Enum):
+    """Which Adam formula the lookahead's step dtheta follows (``method.lookahead_adam``)."""
+
+    torch = "torch"  # the optimizer's own step: lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+    # The official code's (utils/optim_step.py: torch's Adam before 1.3, pytorch#22628):
+    # lr * sqrt(bc2) / bc1 * m / (sqrt(v) + eps). Only where eps enters differs.
+    legacy = "legacy"
+
+
 class RegTargets(str, Enum):
     stored = "stored"  # keep H*(e_j) for every previous task (memory grows with tasks)
     online = "online"  # keep a frozen copy of the hypernetwork and recompute H*(e_j)
@@ -158,6 +167,7 @@ class MethodConfig:
     name: MethodName = MethodName.hnet
     beta: float = 0.01  # strength of the output regularizer
     lookahead: bool = True  # regularize at phi + (the optimizer's step on the task loss)
+    lookahead_adam: LookaheadAdam = LookaheadAdam.torch  # the formula of that step
     reg_subset: int | None = None  # previous tasks sampled per step; null = all of them
     reg_targets: RegTargets = RegTargets.stored
     reg_impl: RegImpl = RegImpl.fast
@@ -383,6 +393,15 @@ def validate_baseline(cfg: Config) -> None:
             "method.beta",
             cfg.method.beta,
             f"method.name={name} trains without the output regularizer; set method.beta=0",
+        )
+    if cfg.method.lookahead_adam != LookaheadAdam.torch:
+        _require(
+            cfg.method.name == MethodName.hnet and cfg.method.lookahead,
+            "method.lookahead_adam",
+            cfg.method.lookahead_adam.value,
+            "changes the step of the classifier's lookahead, which only method=hnet with "
+            f"method.lookahead=true takes (here method.name={name}, method.lookahead="
+            f"{str(cfg.method.lookahead).lower()}); remove the override",
         )
     if cfg.method.name in HNET_METHODS:
         _require(

@@ -208,6 +208,13 @@ EQUIVALENT: tuple[Declaration, ...] = (
         "to tests/reference_matrices_amd_epyc_avx2.json, recorded at 811780c3f1d1; only which "
         "validation message a bad config gets changed",
     ),
+    (
+        "6845e2bb98b4",  # dcf016e
+        "56b2413880be",  # + method.lookahead_adam (default torch: the step as before)
+        "tests/test_same_results.py: all 10 configurations bit-identical on an AMD EPYC (AVX2) "
+        "to tests/reference_matrices_amd_epyc_avx2.json, recorded at 811780c3f1d1; the "
+        "default formula calls the same adam_lookahead as before",
+    ),
 )
 
 

@@ -37,6 +37,7 @@ METHOD_KEYS: dict[str, tuple[MethodName, ...]] = {
     "ignore_other_heads": (M.hnet,),
     "task_inference": (M.hnet,),
     "lookahead": (M.hnet, M.hnet_replay),  # hnet_replay: its decoder's hypernetwork
+    "lookahead_adam": (M.hnet,),  # the classifier's lookahead only
     "ewc_lambda": (M.ewc, M.online_ewc),
     "ewc_gamma": (M.online_ewc,),
     "fisher_batch_size": (M.ewc, M.online_ewc),

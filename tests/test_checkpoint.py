@@ -67,3 +67,25 @@ def test_a_run_resumed_twice_by_the_same_code_records_its_fingerprint_once(monke
     assert again == ("c0ffee", "aaaaaaaaaaaa+bbbbbbbbbbbb")
     same = {"git_commit": "c0ffee", "code_fingerprint": "bbbbbbbbbbbb"}
     assert experiment.code_identity(same) == ("c0ffee", "bbbbbbbbbbbb")
+
+
+def test_a_run_begun_before_a_config_key_existed_resumes_and_a_changed_value_is_refused(
+    tmp_path,
+):
+    """A config.yaml saved without method.lookahead_adam (added later) holds the value that
+    gives the code before it, 'torch': the run resumes; another value is a new config."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from hypercl.config import Config
+    from hypercl.launch.callbacks import job_config, reuse_refusal
+
+    cfg = OmegaConf.structured(Config())
+    saved = job_config(cfg)
+    del saved["method"]["lookahead_adam"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    (tmp_path / checkpoint.CHECKPOINT).write_bytes(b"")
+    assert reuse_refusal(tmp_path, cfg) is None
+    cfg.method.lookahead_adam = "legacy"
+    err = reuse_refusal(tmp_path, cfg)
+    assert "another config (method.lookahead_adam: 'torch' -> 'legacy')" in str(err)

@@ -4,7 +4,7 @@ import torch
 from hypercl.config import Activation, MethodConfig, RegTargets, TrainConfig
 from hypercl.data.tasks import TaskData
 from hypercl.methods.learner import HNetLearner
-from hypercl.methods.lookahead import adam_lookahead, lookahead_params
+from hypercl.methods.lookahead import adam_lookahead, legacy_adam_lookahead, lookahead_params
 from hypercl.methods.regularizer import OutputRegularizer
 from hypercl.nets.heads import Heads
 from hypercl.nets.hnets import ChunkedHyperNetwork, FullHyperNetwork
@@ -91,6 +91,55 @@ def test_lookahead_params_pass_gradients_to_theta():
     for n, p in theta.items():
         assert torch.equal(p.grad, weights[n]), n
         assert not torch.equal(ahead[n].detach(), p.detach()), n
+
+
+def official_lookahead(opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The official code's Adam lookahead (chrhenning/hypercl, utils/optim_step.py:adam_step,
+    plain Adam), written out in float64 with an integer step count."""
+    group = opt.param_groups[0]
+    (beta1, beta2), eps, lr = group["betas"], group["eps"], group["lr"]
+    ahead = []
+    for p in params:
+        state = opt.state.get(p)
+        step = int(state["step"]) + 1 if state else 1
+        g = p.grad.double()
+        m = beta1 * state["exp_avg"].double() if state else torch.zeros_like(g)
+        v = beta2 * state["exp_avg_sq"].double() if state else torch.zeros_like(g)
+        m, v = m + (1 - beta1) * g, v + (1 - beta2) * g * g
+        size = lr * (1 - beta2**step) ** 0.5 / (1 - beta1**step)
+        ahead.append((p.detach().double() - size * m / (v.sqrt() + eps)).float())
+    return ahead
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_legacy_lookahead_is_the_official_formula_and_differs_only_through_eps(fused):
+    hnet = small_hnet("chunked")
+    params = list(hnet.theta().values())
+    # eps of the size of sqrt(v): where the two formulas part (at eps=1e-8 they agree to ~1e-3)
+    opt = torch.optim.Adam(params, lr=1e-2, betas=(0.8, 0.95), eps=1e-3, fused=fused)
+    for step in range(3):  # first step (empty state) and later ones
+        opt.zero_grad()
+        hnet(torch.tensor([0])).pow(2).sum().mul(1e-3).backward()
+        legacy, official = legacy_adam_lookahead(opt, params), official_lookahead(opt, params)
+        today = adam_lookahead(opt, params)
+        for p, a, o, t in zip(params, legacy, official, today, strict=True):
+            torch.testing.assert_close(a, o, rtol=1e-6, atol=1e-9, msg=f"step {step}")
+            assert (a - p).norm() < 0.9 * (t - p).norm(), f"step {step}: eps did not enter"
+        opt.param_groups[0]["eps"] = 0.0  # without eps the two formulas are one
+        pairs = zip(legacy_adam_lookahead(opt, params), adam_lookahead(opt, params), strict=True)
+        for a, t in pairs:
+            torch.testing.assert_close(a, t, rtol=1e-5, atol=1e-7, msg=f"step {step}, eps 0")
+        opt.param_groups[0]["eps"] = 1e-3
+        opt.step()
+
+
+def test_legacy_lookahead_refuses_what_the_official_step_lacks():
+    hnet = small_hnet("chunked")
+    params = list(hnet.theta().values())
+    opt = torch.optim.Adam(params, lr=1e-2, weight_decay=0.1)
+    hnet(torch.tensor([0])).pow(2).sum().backward()
+    with pytest.raises(ValueError, match="supports plain Adam only: set weight_decay=0"):
+        legacy_adam_lookahead(opt, params)
 
 
 def random_task(n: int = 64, seed: int = 0) -> TaskData:

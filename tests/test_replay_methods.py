@@ -85,6 +85,18 @@ def test_presets_reach_the_official_settings():
             "method.task_inference='tir' is invalid: only method=hnet infers the task",
         ),
         (
+            ("method=hnet_replay", "method.lookahead_adam=legacy"),
+            "method.lookahead_adam='legacy' is invalid: changes the step of the classifier's "
+            "lookahead, which only method=hnet with method.lookahead=true takes (here "
+            "method.name=hnet_replay, method.lookahead=true); remove the override.",
+        ),
+        (
+            ("method.lookahead=false", "method.lookahead_adam=legacy"),
+            "method.lookahead_adam='legacy' is invalid: changes the step of the classifier's "
+            "lookahead, which only method=hnet with method.lookahead=true takes (here "
+            "method.name=hnet, method.lookahead=false); remove the override.",
+        ),
+        (
             ("experiment=split_cifar10_100_zenkenet", "target=mlp", "method=hnet_replay"),
             "benchmark.name='split_cifar10_100' is invalid: method.name=hnet_replay with "
             "generative replay needs inputs in [0, 1]",

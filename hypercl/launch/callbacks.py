@@ -42,6 +42,10 @@ RESULTS = "results.json"  # a run dir holding it is finished
 KEPT = ".hydra_kept"  # in a sweep dir: job dirs' .hydra/ copied when the sweep started
 LOCK = ".lock"  # in a job dir: locked by the process that runs the job
 _held: dict[Path, IO] = {}  # this process's locks, by directory
+# Config keys added after runs had started, each with the value that gives the code before
+# it: a saved config.yaml without the key is read as holding that value, so a run begun
+# before the key existed still resumes.
+ADDED_KEYS: dict[str, object] = {"method.lookahead_adam": "torch"}
 
 
 def _fail(err: RunDirError) -> None:
@@ -72,12 +76,26 @@ def holds_run(run_dir: Path) -> bool:
     return (run_dir / CHECKPOINT).exists() or (run_dir / RESULTS).exists()
 
 
+def with_added_keys(saved: dict) -> dict:
+    """``saved`` (a config.yaml's tree) with each :data:`ADDED_KEYS` entry it lacks set to
+    the value that the code before the key had."""
+    for dotted, value in ADDED_KEYS.items():
+        *parents, leaf = dotted.split(".")
+        node = saved
+        for key in parents:
+            node = node.setdefault(key, {})
+        node.setdefault(leaf, value)
+    return saved
+
+
 def reuse_refusal(run_dir: Path, config: DictConfig, multirun: bool = False) -> RunDirError | None:
     """The error for ``run_dir`` if it holds a run (checkpoint or results) of another config."""
     saved = run_dir / "config.yaml"
     if not (holds_run(run_dir) and saved.exists()):
         return None
-    diffs = config_differences(yaml.safe_load(saved.read_text()), job_config(config))
+    diffs = config_differences(
+        with_added_keys(yaml.safe_load(saved.read_text())), job_config(config)
+    )
     if not diffs:
         return None
     shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")

@@ -112,7 +112,9 @@ class HNetLearner:
         if self.regularizer.num_prev > 0 and self.method.beta > 0:
             override = None
             if self.method.lookahead:
-                override = lookahead_params(optimizer, self.hnet.theta())
+                override = lookahead_params(
+                    optimizer, self.hnet.theta(), self.method.lookahead_adam
+                )
             loss_reg = self.regularizer(self.hnet, override)
             (self.method.beta * loss_reg).backward()
         optimizer.step()

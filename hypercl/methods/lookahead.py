@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch.optim.adam import adam as adam_step  # torch's functional Adam step
 
+from hypercl.config import LookaheadAdam
+
 
 def _state_copies(
     optimizer: torch.optim.Adam, params: list[torch.Tensor], key: str
@@ -60,6 +62,38 @@ def adam_lookahead(optimizer: torch.optim.Adam, params: list[torch.Tensor]) -> l
     return [ahead[id(p)] for p in params]
 
 
+@torch.no_grad()
+def legacy_adam_lookahead(
+    optimizer: torch.optim.Adam, params: list[torch.Tensor]
+) -> list[torch.Tensor]:
+    """theta + dtheta [same shapes, detached] with dtheta as the official code computes it
+    (``utils/optim_step.py:adam_step``, torch's Adam before 1.3, pytorch/pytorch#22628):
+    ``-lr * sqrt(bc2) / bc1 * m / (sqrt(v) + eps)``, where today's torch divides by
+    ``sqrt(v) / sqrt(bc2) + eps``. For plain Adam only (no weight decay, amsgrad or
+    maximize: the official code applies no weight decay either). A parameter without a
+    gradient is returned as it is; the optimizer's state is left unchanged."""
+    ahead = {id(p): p.detach() for p in params}
+    for group in optimizer.param_groups:
+        if group["weight_decay"] or group["amsgrad"] or group["maximize"]:
+            raise ValueError(
+                "the legacy lookahead (method.lookahead_adam=legacy) supports plain Adam "
+                "only: set weight_decay=0, amsgrad=False, maximize=False"
+            )
+        beta1, beta2 = group["betas"]
+        for p in group["params"]:
+            if id(p) not in ahead or p.grad is None:
+                continue
+            state = optimizer.state.get(p)
+            step = state["step"] + 1 if state else torch.ones((), device=p.device)
+            m = state["exp_avg"] * beta1 if state else torch.zeros_like(p)
+            v = state["exp_avg_sq"] * beta2 if state else torch.zeros_like(p)
+            m.add_(p.grad, alpha=1 - beta1)
+            v.addcmul_(p.grad, p.grad, value=1 - beta2)
+            size = group["lr"] * (1 - beta2**step).sqrt() / (1 - beta1**step)
+            ahead[id(p)] = p.detach() - size * m / (v.sqrt() + group["eps"])
+    return [ahead[id(p)] for p in params]
+
+
 class _Shifted(torch.autograd.Function):
     """``param`` moved to the detached values ``ahead``: the gradient passes to ``param``
     unchanged (d(theta + dtheta)/d theta = 1 when dtheta is a constant)."""
@@ -74,9 +108,13 @@ class _Shifted(torch.autograd.Function):
 
 
 def lookahead_params(
-    optimizer: torch.optim.Adam, theta: dict[str, torch.Tensor]
+    optimizer: torch.optim.Adam,
+    theta: dict[str, torch.Tensor],
+    formula: LookaheadAdam = LookaheadAdam.torch,
 ) -> dict[str, torch.Tensor]:
     """theta + dtheta by name, dtheta being Adam's next step on the current grads
-    (:func:`adam_lookahead`); gradients taken at these values flow to theta."""
-    ahead = adam_lookahead(optimizer, list(theta.values()))
+    (:func:`adam_lookahead`, or :func:`legacy_adam_lookahead` for ``formula`` legacy);
+    gradients taken at these values flow to theta."""
+    step = legacy_adam_lookahead if formula == LookaheadAdam.legacy else adam_lookahead
+    ahead = step(optimizer, list(theta.values()))
     return {n: _Shifted.apply(p, a) for (n, p), a in zip(theta.items(), ahead, strict=True)}
