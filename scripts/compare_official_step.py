@@ -30,9 +30,7 @@ Usage (venv active, the official copy set up by ``scripts/official_hypercl.sh se
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import math
 import os
 import platform
 import sys
@@ -45,63 +43,23 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import hypercl.methods.learner as learner_module  # noqa: E402
 from hypercl.bench.presets import load_config  # noqa: E402
-from hypercl.config import RegImpl  # noqa: E402
+from hypercl.config import LookaheadAdam, RegImpl  # noqa: E402
 from hypercl.data.benchmarks import build_benchmark  # noqa: E402
 from hypercl.environment import hardware_name  # noqa: E402
 from hypercl.methods.learner import HNetLearner, build_learner  # noqa: E402
-from hypercl.methods.lookahead import _Shifted, adam_lookahead  # noqa: E402
+from hypercl.methods.lookahead import adam_lookahead, legacy_adam_lookahead  # noqa: E402
 from hypercl.nets.heads import Heads  # noqa: E402
 
-
-@torch.no_grad()
-def official_adam_lookahead(
-    optimizer: torch.optim.Adam, params: list[torch.Tensor]
-) -> list[torch.Tensor]:
-    """theta + dtheta as the official ``utils/optim_step.py:adam_step`` computes dtheta
-    (torch's Adam before PyTorch 1.3, pytorch/pytorch#22628):
-    ``-lr * sqrt(bc2) / bc1 * m / (sqrt(v) + eps)``; torch's Adam today divides by
-    ``sqrt(v) / sqrt(bc2) + eps``. The two differ only by where eps enters."""
-    group = optimizer.param_groups[0]
-    (beta1, beta2), eps, lr = group["betas"], group["eps"], group["lr"]
-    ahead = []
-    for p in params:
-        state = optimizer.state.get(p)
-        step = int(state["step"]) + 1 if state else 1
-        m = state["exp_avg"].clone() if state else torch.zeros_like(p)
-        v = state["exp_avg_sq"].clone() if state else torch.zeros_like(p)
-        m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
-        v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-        size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
-        ahead.append(p.detach() - size * m / (v.sqrt() + eps))
-    return ahead
-
-
-def official_lookahead_params(optimizer, theta: dict) -> dict:
-    """:func:`hypercl.methods.lookahead.lookahead_params` with the official formula."""
-    ahead = official_adam_lookahead(optimizer, list(theta.values()))
-    return {n: _Shifted.apply(p, a) for (n, p), a in zip(theta.items(), ahead, strict=True)}
-
-
-@contextlib.contextmanager
-def lookahead_as(function):
-    """Run our learner with another lookahead function (None: ours)."""
-    saved = learner_module.lookahead_params
-    learner_module.lookahead_params = function or saved
-    try:
-        yield
-    finally:
-        learner_module.lookahead_params = saved
-
-
-# Our learner's variants: config changes, and the lookahead function (None: ours).
+# Our learner's variants: changes of cfg.method. The official lookahead formula is the
+# package's method.lookahead_adam=legacy (hypercl.methods.lookahead.legacy_adam_lookahead,
+# tested against the official adam_step in tests/test_regularizer_learner.py).
 VARIANTS = {
-    "ours": ({}, None),
-    "ours, official lookahead formula": ({}, official_lookahead_params),
-    "ours, direct regularizer": ({"reg_impl": RegImpl.direct}, None),
-    "ours, lookahead off": ({"lookahead": False}, None),
-    "ours, beta 0": ({"beta": 0.0}, None),
+    "ours": {},
+    "ours, official lookahead formula": {"lookahead_adam": LookaheadAdam.legacy},
+    "ours, direct regularizer": {"reg_impl": RegImpl.direct},
+    "ours, lookahead off": {"lookahead": False},
+    "ours, beta 0": {"beta": 0.0},
 }
 
 
@@ -132,7 +90,7 @@ def lookahead_profile(cfg, benchmark, seed: int, task1_steps: int) -> list[str]:
                 lrn.task_loss(t, x, y).backward()
                 theta = list(lrn.hnet.theta().values())
                 d_ours = step_vector(adam_lookahead(lrn.optimizer, theta), theta)
-                d_off = step_vector(official_adam_lookahead(lrn.optimizer, theta), theta)
+                d_off = step_vector(legacy_adam_lookahead(lrn.optimizer, theta), theta)
                 rel = float((d_ours - d_off).norm() / d_off.norm())
                 rows.append(f"| {i} | {float(d_off.norm()):.4f} | {rel:.1e} |")
             lrn.train_step(t, lrn.optimizer, x, y)
@@ -304,7 +262,7 @@ def main() -> None:
 
     # 3. Training on the same batches.
     learners = {}
-    for name, (changes, _) in VARIANTS.items():
+    for name, changes in VARIANTS.items():
         cfg_v = copy.deepcopy(cfg)  # the learner keeps cfg.method: one copy per variant
         for key, value in changes.items():
             setattr(cfg_v.method, key, value)
@@ -329,9 +287,8 @@ def main() -> None:
             lrn.regularizer.snapshot(lrn.hnet, t if lrn.method.beta > 0 else 0)
             opt = lrn.make_optimizer(t)
             lrn.hnet.train()
-            with lookahead_as(VARIANTS[name][1]):
-                for x, target in zip(xs, ts, strict=True):
-                    lrn.train_step(t, opt, x, target.argmax(1))
+            for x, target in zip(xs, ts, strict=True):
+                lrn.train_step(t, opt, x, target.argmax(1))
             u_vars[name] = flat_ours(lrn) - start
             row.append(f"{float((u_vars[name] - u_off).norm() / u_off.norm()):.2e}")
         # Rounding alone: two of our variants that compute the same step in another order.

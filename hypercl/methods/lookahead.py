@@ -3,6 +3,8 @@ regularizer is evaluated where the step is about to go (detached from that step)
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.optim.adam import adam as adam_step  # torch's functional Adam step
 
@@ -84,12 +86,14 @@ def legacy_adam_lookahead(
             if id(p) not in ahead or p.grad is None:
                 continue
             state = optimizer.state.get(p)
-            step = state["step"] + 1 if state else torch.ones((), device=p.device)
+            # the bias corrections in Python floats, as the official code (and torch's own
+            # non-capturable Adam): in float32, 1 - 0.999**step loses 1e-4 of its value
+            step = int(state["step"]) + 1 if state else 1  # waits for the device
             m = state["exp_avg"] * beta1 if state else torch.zeros_like(p)
             v = state["exp_avg_sq"] * beta2 if state else torch.zeros_like(p)
             m.add_(p.grad, alpha=1 - beta1)
             v.addcmul_(p.grad, p.grad, value=1 - beta2)
-            size = group["lr"] * (1 - beta2**step).sqrt() / (1 - beta1**step)
+            size = group["lr"] * math.sqrt(1 - beta2**step) / (1 - beta1**step)
             ahead[id(p)] = p.detach() - size * m / (v.sqrt() + group["eps"])
     return [ahead[id(p)] for p in params]
 
