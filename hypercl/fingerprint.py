@@ -223,6 +223,13 @@ EQUIVALENT: tuple[Declaration, ...] = (
         "method.lookahead_adam=legacy changed, which none of them uses; a run with it made "
         "at 56b2413880be (results/runs/diag, the ablation's seed 1) is not covered",
     ),
+    (
+        "ea1239145f9e",  # faeecde
+        "7a608c1d7fe2",  # VAETrainer.for_run: one construction for HNET+TIR, HNET+R and DGR
+        "tests/test_same_results.py: all 10 configurations (HNET+TIR, HNET+R and DGR included) "
+        "bit-identical on an AMD EPYC (AVX2) to tests/reference_matrices_amd_epyc_avx2.json; "
+        "the trainer gets the same arguments as before",
+    ),
 )
 
 

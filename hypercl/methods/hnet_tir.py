@@ -49,10 +49,7 @@ class HNetTIRMethod:
         # the classifier's architecture, one output per task (official: n_out = num_tasks)
         self.infer_net = plain_mlp(d, cfg.target.hidden, self.num_tasks).to(device)
         self.vae = ReplayVAE(d, self.num_tasks, cfg.replay.dec_hidden_tir, cfg.replay).to(device)
-        self.vae_trainer = VAETrainer(
-            self.vae, cfg.replay, cfg.train.batch_size, cfg.method.lookahead, generator,
-            cfg.train.cuda_graphs,
-        )  # fmt: skip
+        self.vae_trainer = VAETrainer.for_run(self.vae, cfg, generator)
 
     def describe(self) -> str:
         c = self.vae.param_counts()

@@ -67,10 +67,7 @@ class ReplayClassifierMethod:
         self.vae = ReplayVAE(
             d, self.num_tasks, cfg.replay.dec_hidden_r, cfg.replay, hnet_decoder
         ).to(device)
-        self.vae_trainer = VAETrainer(
-            self.vae, cfg.replay, cfg.train.batch_size, cfg.method.lookahead, generator,
-            cfg.train.cuda_graphs,
-        )  # fmt: skip
+        self.vae_trainer = VAETrainer.for_run(self.vae, cfg, generator)
 
     def describe(self) -> str:
         c = self.vae.param_counts()

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from hypercl.config import RegImpl, RegTargets, ReplayConfig
+from hypercl.config import Config, RegImpl, RegTargets, ReplayConfig
 from hypercl.data.batches import BatchSampler
 from hypercl.data.tasks import TaskData
 from hypercl.errors import NonFiniteLossError
@@ -112,6 +112,15 @@ class VAETrainer:
         self.vae, self.cfg, self.batch_size = vae, cfg, batch_size
         self.lookahead, self.generator, self.cuda_graphs = lookahead, generator, cuda_graphs
         self.regularizer = OutputRegularizer(RegTargets.stored, RegImpl.fast, None, generator)
+
+    @classmethod
+    def for_run(cls, vae: ReplayVAE, cfg: Config, generator: torch.Generator) -> VAETrainer:
+        """The trainer with the run's settings: ``replay.*``, ``train.batch_size``,
+        ``method.lookahead`` and ``train.cuda_graphs``."""
+        train = cfg.train
+        return cls(
+            vae, cfg.replay, train.batch_size, cfg.method.lookahead, generator, train.cuda_graphs
+        )
 
     def keys_to_lower(self) -> dict[str, object]:
         """The ``replay.*`` keys to lower after a NaN loss, with their values: the learning
