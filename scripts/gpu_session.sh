@@ -37,8 +37,8 @@ mkdir -p "$WORK" "$OUT"
 JOBS=()
 # The official code (chrhenning/hypercl@e325678, patched: scripts/official_hypercl.sh) on
 # Permuted-MNIST-10 CL1, HNET with the task given, seeds 1-3: the check of the one missed
-# Perm-10 hypernetwork target (ENT CL1 97.43 ± 0.02, paper 97.57 ± 0.02), too long for the CPU
-# (about 5 h a run; it resumes per task since patch 9, and seeds 1-2 are in the CPU queue).
+# Perm-10 hypernetwork target (ENT CL1 97.38 ± 0.04 over seeds 1-5, paper 97.57 ± 0.02), too long
+# for the CPU (3-8 h a run; it resumes per task since patch 9, and seeds 1-2 are in the CPU queue).
 # Its time on a GPU is not measured: 500 s is a guess.
 # A row goes to $WORK/back/official/seed<N>/perm_mnist10_ent.csv (copy it into
 # results/official/perm_mnist10_ent.csv); a seed already there is skipped.
